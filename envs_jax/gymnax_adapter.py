@@ -1,0 +1,119 @@
+"""Brings any gymnax environment onto the ``envs_jax`` protocol.
+
+gymnax's own ``step`` auto-resets and returns a 6-tuple; the adapter uses the raw
+``reset_env`` / ``step_env`` instead (no auto-reset; wrap in ``AutoReset``) and derives
+explicit ``terminated`` / ``truncated`` flags:
+
+* ``time_limit``: ``state.time >= params.max_steps_in_episode`` (False when the env has
+  no such fields);
+* ``natural``: ``env.is_terminated(state, params)`` where the env implements it;
+* ``terminated = done & ~(time_limit & ~natural)``: a ``done`` that is only the time
+  limit is not a terminal state. gymnax 1.0.1's ``step_env`` already reports natural
+  termination only (``is_terminal`` no longer includes time limits), older versions mix
+  the two; the rule gives the same flags for both;
+* ``truncated = time_limit & ~terminated``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from envs_jax import spaces
+from envs_jax.core import EnvStep, Environment
+
+
+def _strong(x: Any) -> jax.Array:
+    """As a JAX array with a concrete (non-weak) dtype: gymnax resets hold Python ints
+    (``time=0``) that would otherwise change dtype across ``jnp.where`` and scan carries."""
+    x = jnp.asarray(x)
+    return x.astype(x.dtype)  # astype with an explicit dtype drops weak typing
+
+
+def convert_space(space: Any) -> spaces.Space:
+    """Converts a gymnax ``Discrete`` or ``Box`` (concrete bounds) to ours.
+
+    Raises:
+        TypeError: for other gymnax spaces (``Dict``, ``Tuple``).
+    """
+    kind = type(space).__name__
+    if kind == "Discrete":
+        return spaces.Discrete(space.n, dtype=getattr(space, "dtype", jnp.int32))
+    if kind == "Box":
+        shape = tuple(space.shape) if not isinstance(space.shape, int) else (space.shape,)
+        return spaces.Box(np.asarray(space.low), np.asarray(space.high), shape, space.dtype)
+    raise TypeError(f"convert_space: unsupported gymnax space {space!r}")
+
+
+class GymnaxAdapter(Environment):
+    """Wraps a gymnax ``Environment`` instance (see the module docstring for the flags).
+
+    Observations are cast to the observation space's dtype, rewards to float32, flags to
+    bool, and state leaves to strong dtypes. ``info`` keeps gymnax's info entries (e.g.
+    ``"discount"``) and adds ``"final_obs"`` (= ``obs``: no auto-reset here).
+
+    Args:
+        gymnax_env: e.g. ``gymnax.make("CartPole-v1")[0]``.
+    """
+
+    def __init__(self, gymnax_env: Any):
+        self.gymnax_env = gymnax_env
+        # Fixed once from the default params: the spaces of some gymnax envs depend on
+        # params, which may be traced inside step.
+        self._obs_dtype = self.observation_space(gymnax_env.default_params).dtype
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "gymnax_env":
+            raise AttributeError(name)
+        return getattr(self.gymnax_env, name)
+
+    @property
+    def name(self) -> str:
+        return self.gymnax_env.name
+
+    def default_params(self) -> Any:
+        return self.gymnax_env.default_params  # a property in gymnax, a method here
+
+    def _obs(self, obs: Any) -> jax.Array:
+        return jnp.asarray(obs).astype(self._obs_dtype)
+
+    def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
+        obs, state = self.gymnax_env.reset_env(key, params)
+        return self._obs(obs), jax.tree.map(_strong, state)
+
+    def _natural_terminal(self, state: Any, params: Any) -> jax.Array:
+        try:
+            return jnp.asarray(self.gymnax_env.is_terminated(state, params), bool)
+        except NotImplementedError:
+            # Unknown: treat a done at the time limit as truncation.
+            return jnp.zeros((), bool)
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> EnvStep:
+        obs, state, reward, done, info = self.gymnax_env.step_env(key, state, action, params)
+        done = jnp.asarray(done, bool)
+        if hasattr(state, "time") and hasattr(params, "max_steps_in_episode"):
+            time_limit = jnp.asarray(state.time >= params.max_steps_in_episode, bool)
+        else:
+            time_limit = jnp.zeros((), bool)
+        natural = self._natural_terminal(state, params)
+        terminated = done & ~(time_limit & ~natural)
+        truncated = time_limit & ~terminated
+        obs = self._obs(obs)
+        return EnvStep(
+            obs=obs,
+            state=jax.tree.map(_strong, state),
+            reward=jnp.asarray(reward, jnp.float32),
+            terminated=terminated,
+            truncated=truncated,
+            info={**info, "final_obs": obs},
+        )
+
+    def observation_space(self, params: Any) -> spaces.Space:
+        """Our space for ``params`` (concrete values: Box bounds become numpy arrays)."""
+        return convert_space(self.gymnax_env.observation_space(params))
+
+    def action_space(self, params: Any) -> spaces.Space:
+        return convert_space(self.gymnax_env.action_space(params))

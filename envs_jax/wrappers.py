@@ -1,0 +1,182 @@
+"""Environment wrappers: auto-reset, episode statistics, vectorisation.
+
+Intended stacking (outermost first)::
+
+    env = VecEnv(AutoReset(RecordEpisodeStats(base_env)), num_envs)
+
+``RecordEpisodeStats`` sees the un-reset transition and zeroes its counters on ``done``;
+``AutoReset`` then swaps the whole state for a fresh reset state (whose counters are
+zero too). ``AutoReset(RecordEpisodeStats(env))`` and ``RecordEpisodeStats(AutoReset(env))``
+give identical results (tested); ``VecEnv`` goes outermost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from envs_jax import spaces
+from envs_jax._checks import check_int
+from envs_jax.core import EnvStep, Environment
+
+
+def tree_select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
+    """``jnp.where(pred, a, b)`` leaf by leaf; keeps the pytree structure and dtypes.
+
+    Args:
+        pred: ``[]`` bool (scalar: a whole-pytree choice).
+        on_true: pytree.
+        on_false: pytree with the same structure, shapes and dtypes as ``on_true``.
+    """
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+class Wrapper(Environment):
+    """Base wrapper: forwards every method, and any unknown attribute, to ``env``."""
+
+    def __init__(self, env: Environment):
+        self.env = env
+
+    def __getattr__(self, name: str) -> Any:
+        # Only called for attributes not found normally. Guard "env" so that a
+        # half-constructed wrapper (e.g. during unpickling) does not recurse forever.
+        if name == "env":
+            raise AttributeError(name)
+        return getattr(self.env, name)
+
+    @property
+    def name(self) -> str:
+        return self.env.name
+
+    def default_params(self) -> Any:
+        return self.env.default_params()
+
+    def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
+        return self.env.reset(key, params)
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> EnvStep:
+        return self.env.step(key, state, action, params)
+
+    def observation_space(self, params: Any) -> spaces.Space:
+        return self.env.observation_space(params)
+
+    def action_space(self, params: Any) -> spaces.Space:
+        return self.env.action_space(params)
+
+
+class AutoReset(Wrapper):
+    """Resets the inner env inside ``step`` when an episode ends.
+
+    On ``done = terminated | truncated`` the returned ``obs`` and ``state`` are those of
+    a fresh ``reset`` (key split from the step key); ``terminated``, ``truncated``,
+    ``reward`` and ``info["final_obs"]`` (the true last observation) describe the
+    finished transition. The reset is computed every step and selected with
+    ``jnp.where``, so the state pytree keeps its structure and dtypes (scan-safe).
+    """
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> EnvStep:
+        key_step, key_reset = jax.random.split(key)
+        ts = self.env.step(key_step, state, action, params)
+        obs_reset, state_reset = self.env.reset(key_reset, params)
+        done = ts.terminated | ts.truncated
+        # ts.info["final_obs"] already holds the true last observation: keep it as is.
+        return ts._replace(
+            obs=tree_select(done, obs_reset, ts.obs),
+            state=tree_select(done, state_reset, ts.state),
+        )
+
+
+@struct.dataclass
+class EpisodeStatsState:
+    """State of ``RecordEpisodeStats``.
+
+    Attributes:
+        env_state: the inner env's state.
+        episode_return: ``[]`` float32, undiscounted return so far in this episode.
+        episode_length: ``[]`` int32, steps so far in this episode.
+    """
+
+    env_state: Any
+    episode_return: jax.Array
+    episode_length: jax.Array
+
+
+class RecordEpisodeStats(Wrapper):
+    """Tracks the undiscounted return and length of each episode.
+
+    Adds to ``info``: ``"returned_episode"`` ``[]`` bool (an episode ended at this step),
+    ``"episode_return"`` ``[]`` float32 and ``"episode_length"`` ``[]`` int32 (that
+    episode's totals, including this step; meaningful only where ``returned_episode``).
+    The counters restart at 0 after ``done``, so it works inside or outside ``AutoReset``.
+    For logging sums and counts: ``sum(where(returned_episode, episode_return, 0))`` and
+    ``sum(returned_episode)``.
+    """
+
+    def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, EpisodeStatsState]:
+        obs, env_state = self.env.reset(key, params)
+        zero_f, zero_i = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
+        return obs, EpisodeStatsState(env_state, zero_f, zero_i)
+
+    def step(self, key: jax.Array, state: EpisodeStatsState, action: jax.Array, params: Any) -> EnvStep:
+        ts = self.env.step(key, state.env_state, action, params)
+        done = ts.terminated | ts.truncated
+        ret = state.episode_return + ts.reward.astype(jnp.float32)
+        length = state.episode_length + 1
+        new_state = EpisodeStatsState(
+            env_state=ts.state,
+            episode_return=jnp.where(done, 0.0, ret).astype(jnp.float32),
+            episode_length=jnp.where(done, 0, length).astype(jnp.int32),
+        )
+        info = {**ts.info, "returned_episode": done, "episode_return": ret, "episode_length": length}
+        return ts._replace(state=new_state, info=info)
+
+
+class VecEnv(Wrapper):
+    """Runs ``num_envs`` copies of ``env`` with ``jax.vmap``.
+
+    ``reset`` and ``step`` split ``key`` into ``num_envs`` keys; every output gains a
+    leading ``[N]`` axis; ``state`` and ``action`` carry it too. ``params`` are shared by
+    all copies by default; with ``params_batched=True`` every leaf has a leading ``[N]``
+    axis (a batch of tasks), and ``default_params()`` returns the inner default broadcast
+    to ``[N]``. ``observation_space`` / ``action_space`` describe ONE copy.
+
+    Args:
+        env: the environment to vectorise (usually ``AutoReset(...)``).
+        num_envs: ``N``, at least 1.
+        params_batched: whether ``params`` carry a leading ``[N]`` axis.
+
+    Raises:
+        ValueError: if ``num_envs < 1``.
+    """
+
+    def __init__(self, env: Environment, num_envs: int, params_batched: bool = False):
+        super().__init__(env)
+        self.num_envs = check_int("VecEnv", "num_envs", num_envs, minimum=1)
+        self.params_batched = bool(params_batched)
+        self._params_axis = 0 if self.params_batched else None
+
+    def default_params(self) -> Any:
+        params = self.env.default_params()
+        if self.params_batched:
+            params = jax.tree.map(lambda x: jnp.broadcast_to(x, (self.num_envs, *jnp.shape(x))), params)
+        return params
+
+    def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
+        keys = jax.random.split(key, self.num_envs)
+        return jax.vmap(self.env.reset, in_axes=(0, self._params_axis))(keys, params)
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> EnvStep:
+        keys = jax.random.split(key, self.num_envs)
+        return jax.vmap(self.env.step, in_axes=(0, 0, 0, self._params_axis))(keys, state, action, params)
+
+    def _one(self, params: Any) -> Any:
+        return jax.tree.map(lambda x: x[0], params) if self.params_batched else params
+
+    def observation_space(self, params: Any) -> spaces.Space:
+        return self.env.observation_space(self._one(params))
+
+    def action_space(self, params: Any) -> spaces.Space:
+        return self.env.action_space(self._one(params))

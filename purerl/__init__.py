@@ -1,0 +1,3 @@
+"""purerl: pure-JAX RL. An environment, an agent and a seed sweep in one ``jax.jit``."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,140 @@
+"""Actor-critic networks for discrete actions, feed-forward and recurrent.
+
+Every network here has ONE calling convention, so the PPO loop is written once::
+
+    hidden, logits, value = net.apply(params, hidden, obs, reset)
+
+with ``obs [T, N, obs_dim]``, ``reset [T, N]`` bool (zero the recurrent state *before*
+consuming ``obs[t]``: true at the first step of an episode / RL^2 trial),
+``hidden [N, H]`` the state before ``obs[0]``, ``logits [T, N, A]``, ``value [T, N]``.
+Feed-forward nets carry a dummy ``hidden [N, 1]`` and ignore ``reset``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Literal, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ValueActivation = Literal["none", "tanh", "relu", "sigmoid"]
+
+_VALUE_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "none": lambda x: x,
+    "tanh": jnp.tanh,
+    "relu": nn.relu,
+    "sigmoid": nn.sigmoid,
+}
+
+
+def value_activation(name: str) -> Callable[[jax.Array], jax.Array]:
+    """The value head's output non-linearity (the seed's ``--non_linearity``).
+
+    Raises:
+        ValueError: ``name`` is not one of none, tanh, relu, sigmoid.
+    """
+    if name not in _VALUE_ACTIVATIONS:
+        raise ValueError(
+            f"non_linearity: expected one of {sorted(_VALUE_ACTIVATIONS)}, got {name!r}"
+        )
+    return _VALUE_ACTIVATIONS[name]
+
+
+def _dense(features: int, scale: float) -> nn.Dense:
+    # Orthogonal init with small output scales (policy 0.01, value 1.0) is the PPO
+    # convention (Andrychowicz et al. 2021, "What matters in on-policy RL", C.2).
+    return nn.Dense(features, kernel_init=nn.initializers.orthogonal(scale),
+                    bias_init=nn.initializers.zeros)
+
+
+class Heads(nn.Module):
+    """Policy-logit and value heads on a shared feature vector ``[..., F]``."""
+
+    num_actions: int
+    non_linearity: ValueActivation = "none"
+
+    @nn.compact
+    def __call__(self, features: jax.Array) -> tuple[jax.Array, jax.Array]:
+        logits = _dense(self.num_actions, 0.01)(features)
+        value = _dense(1, 1.0)(features)[..., 0]
+        return logits, value_activation(self.non_linearity)(value)
+
+
+class MLPActorCritic(nn.Module):
+    """Feed-forward actor-critic with separate torsos (tanh MLPs, as PureJaxRL/CleanRL PPO).
+
+    Attributes:
+        num_actions: size A of the discrete action space.
+        hidden_sizes: widths of the hidden layers of each torso.
+        non_linearity: value-head output activation.
+    """
+
+    num_actions: int
+    hidden_sizes: Sequence[int] = (64, 64)
+    non_linearity: ValueActivation = "none"
+
+    @nn.compact
+    def __call__(self, hidden, obs, reset):
+        del reset  # no memory to reset
+        x_pi, x_v = obs, obs
+        for width in self.hidden_sizes:
+            x_pi = nn.tanh(_dense(width, np.sqrt(2))(x_pi))
+            x_v = nn.tanh(_dense(width, np.sqrt(2))(x_v))
+        logits = _dense(self.num_actions, 0.01)(x_pi)
+        value = _dense(1, 1.0)(x_v)[..., 0]
+        return hidden, logits, value_activation(self.non_linearity)(value)
+
+    @staticmethod
+    def initial_hidden(num_envs: int) -> jax.Array:
+        """Dummy recurrent state ``[N, 1]`` float32 (keeps one calling convention)."""
+        return jnp.zeros((num_envs, 1), jnp.float32)
+
+
+class _ResettingGRU(nn.Module):
+    """One GRU step that first zeroes the carry where ``reset`` is true."""
+
+    hidden_size: int
+
+    @nn.compact
+    def __call__(self, carry, inputs):
+        x, reset = inputs
+        carry = jnp.where(reset[:, None], jnp.zeros_like(carry), carry)
+        carry, y = nn.GRUCell(features=self.hidden_size)(carry, x)
+        return carry, y
+
+
+class GRUActorCritic(nn.Module):
+    """RL^2 agent: GRU over the trial, then policy and value heads.
+
+    Source: Duan et al. 2016 (RL^2, arXiv 1611.02779), sec. 2.3: a GRU whose state is kept
+    across the episodes of a trial and zeroed at trial start. Unlike the PyTorch seed
+    (one step of recurrence on stored hidden states), training back-propagates through the
+    whole rollout sequence.
+
+    Attributes:
+        num_actions: size A of the discrete action space.
+        hidden_size: GRU width H (paper: 256).
+        layer_norm: layer norm on the GRU input (allowed by the spec; helps with the raw
+            reward input of MDPs).
+        non_linearity: value-head output activation.
+    """
+
+    num_actions: int
+    hidden_size: int = 256
+    layer_norm: bool = True
+    non_linearity: ValueActivation = "none"
+
+    @nn.compact
+    def __call__(self, hidden, obs, reset):
+        x = nn.LayerNorm()(obs) if self.layer_norm else obs
+        scan = nn.scan(_ResettingGRU, variable_broadcast="params",
+                       split_rngs={"params": False}, in_axes=0, out_axes=0)
+        hidden, features = scan(hidden_size=self.hidden_size)(hidden, (x, reset))
+        logits, value = Heads(self.num_actions, self.non_linearity)(features)
+        return hidden, logits, value
+
+    def initial_hidden(self, num_envs: int) -> jax.Array:
+        """Zero recurrent state ``[N, H]`` float32."""
+        return jnp.zeros((num_envs, self.hidden_size), jnp.float32)
