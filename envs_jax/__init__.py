@@ -16,11 +16,10 @@ Registered ids (defaults in brackets):
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Callable
 
 from envs_jax.bandits import BernoulliBandit
-from envs_jax.core import EnvStep, Environment, MetaEnvironment
+from envs_jax.core import Environment, EnvStep, MetaEnvironment
 from envs_jax.meta import TrialWrapper
 from envs_jax.tabular import RandomMDP
 

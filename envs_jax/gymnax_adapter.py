@@ -4,8 +4,8 @@ gymnax's own ``step`` auto-resets and returns a 6-tuple; the adapter uses the ra
 ``reset_env`` / ``step_env`` instead (no auto-reset; wrap in ``AutoReset``) and derives
 explicit ``terminated`` / ``truncated`` flags:
 
-* ``time_limit``: ``state.time >= params.max_steps_in_episode`` (False when the env has
-  no such fields);
+* ``time_limit``: ``env.is_truncated(state, params)`` (gymnax >= 1.0), else
+  ``state.time >= params.max_steps_in_episode``, else False;
 * ``natural``: ``env.is_terminated(state, params)`` where the env implements it;
 * ``terminated = done & ~(time_limit & ~natural)``: a ``done`` that is only the time
   limit is not a terminal state. gymnax 1.0.1's ``step_env`` already reports natural
@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from envs_jax import spaces
-from envs_jax.core import EnvStep, Environment
+from envs_jax.core import Environment, EnvStep
 
 
 def _strong(x: Any) -> jax.Array:
@@ -84,6 +84,14 @@ class GymnaxAdapter(Environment):
         obs, state = self.gymnax_env.reset_env(key, params)
         return self._obs(obs), jax.tree.map(_strong, state)
 
+    def _time_limit(self, state: Any, params: Any) -> jax.Array:
+        try:  # gymnax >= 1.0 has is_truncated (an env may override it)
+            return jnp.asarray(self.gymnax_env.is_truncated(state, params), bool)
+        except (AttributeError, NotImplementedError):
+            if hasattr(state, "time") and hasattr(params, "max_steps_in_episode"):
+                return jnp.asarray(state.time >= params.max_steps_in_episode, bool)
+            return jnp.zeros((), bool)  # no time limit known
+
     def _natural_terminal(self, state: Any, params: Any) -> jax.Array:
         try:
             return jnp.asarray(self.gymnax_env.is_terminated(state, params), bool)
@@ -94,10 +102,7 @@ class GymnaxAdapter(Environment):
     def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> EnvStep:
         obs, state, reward, done, info = self.gymnax_env.step_env(key, state, action, params)
         done = jnp.asarray(done, bool)
-        if hasattr(state, "time") and hasattr(params, "max_steps_in_episode"):
-            time_limit = jnp.asarray(state.time >= params.max_steps_in_episode, bool)
-        else:
-            time_limit = jnp.zeros((), bool)
+        time_limit = self._time_limit(state, params)
         natural = self._natural_terminal(state, params)
         terminated = done & ~(time_limit & ~natural)
         truncated = time_limit & ~terminated

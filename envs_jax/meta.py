@@ -17,7 +17,7 @@ from flax import struct
 
 from envs_jax import spaces
 from envs_jax._checks import check_int
-from envs_jax.core import EnvStep, Environment, MetaEnvironment
+from envs_jax.core import Environment, EnvStep, MetaEnvironment
 from envs_jax.wrappers import tree_select
 
 
@@ -81,17 +81,22 @@ class TrialWrapper(Environment[TrialState, TrialParams]):
         num_episodes: inner episodes per trial, at least 1.
 
     Raises:
-        ValueError: if ``num_episodes < 1`` or the action space is not ``Discrete``.
+        ValueError: if ``num_episodes < 1``.
+        TypeError: if the env's action space is not ``Discrete`` (the previous action is
+            fed back one-hot).
     """
 
     def __init__(self, env: MetaEnvironment, num_episodes: int):
         self.env = env
         self.num_episodes = check_int("TrialWrapper", "num_episodes", num_episodes, minimum=1)
-        action_space = env.action_space(env.default_params())
+        default_task = env.default_params()
+        action_space = env.action_space(default_task)
         if not isinstance(action_space, spaces.Discrete):
-            raise ValueError(f"TrialWrapper: env action space must be Discrete, got {action_space!r}")
+            raise TypeError(
+                f"TrialWrapper: env action space must be Discrete, got {action_space!r}"
+            )
         self.num_actions = action_space.n
-        inner_space = env.observation_space(env.default_params())
+        inner_space = env.observation_space(default_task)
         self._inner_obs_size = int(np.prod(inner_space.shape))
 
     @property
@@ -146,7 +151,13 @@ class TrialWrapper(Environment[TrialState, TrialParams]):
         """``[]`` float32: the inner env's task-aware optimum over ``num_episodes`` episodes."""
         return self.env.optimal_return(task, self.num_episodes)
 
-    def _obs(self, inner_obs: jax.Array, prev_action: jax.Array, prev_reward: jax.Array, prev_done: jax.Array):
+    def _obs(
+        self,
+        inner_obs: jax.Array,
+        prev_action: jax.Array,
+        prev_reward: jax.Array,
+        prev_done: jax.Array,
+    ):
         return jnp.concatenate(
             [
                 jnp.ravel(inner_obs).astype(jnp.float32),
@@ -172,7 +183,9 @@ class TrialWrapper(Environment[TrialState, TrialParams]):
         )
         return self._obs(inner_obs, state.prev_action, state.prev_reward, state.prev_done), state
 
-    def step(self, key: jax.Array, state: TrialState, action: jax.Array, params: TrialParams) -> EnvStep:
+    def step(
+        self, key: jax.Array, state: TrialState, action: jax.Array, params: TrialParams
+    ) -> EnvStep:
         del params  # the task was fixed at reset and lives in the state
         key_step, key_reset = jax.random.split(key)
         ts = self.env.step(key_step, state.env_state, action, state.task)

@@ -102,7 +102,8 @@ class Box(Space):
             raise ValueError(f"Box: expected low <= high, got low={self.low}, high={self.high}")
 
     def __repr__(self) -> str:
-        return f"Box(low={self.low.min()}.., high={self.high.max()}.., shape={self.shape}, dtype={self.dtype})"
+        low, high = _format_bound(self.low), _format_bound(self.high)
+        return f"Box(low={low}, high={high}, shape={self.shape}, dtype={self.dtype})"
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -133,6 +134,8 @@ class Box(Space):
         u = jax.random.uniform(key_u, self.shape)
         # low*(1-u) + high*u never forms high - low, which overflows for +-float32 max.
         uniform = low * (1.0 - u) + high * u
+        if np.all(lo_fin & hi_fin):  # static: the common case needs one draw only
+            return uniform.astype(self.dtype)
         expo = jax.random.exponential(key_e, self.shape)
         normal = jax.random.normal(key_n, self.shape)
         x = jnp.where(
@@ -152,3 +155,10 @@ class Box(Space):
         low = jnp.asarray(self.low, jnp.float32)
         high = jnp.asarray(self.high, jnp.float32)
         return jnp.all((x >= low) & (x <= high))
+
+
+def _format_bound(bound: np.ndarray) -> str:
+    """A uniform bound as one number, otherwise a short array."""
+    if bound.size and np.all(bound == bound.flat[0]):
+        return repr(float(bound.flat[0]))
+    return np.array2string(bound, threshold=6, precision=4)

@@ -20,7 +20,7 @@ from flax import struct
 
 from envs_jax import spaces
 from envs_jax._checks import check_int
-from envs_jax.core import EnvStep, Environment
+from envs_jax.core import Environment, EnvStep
 
 
 def tree_select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
@@ -120,7 +120,9 @@ class RecordEpisodeStats(Wrapper):
         zero_f, zero_i = jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32)
         return obs, EpisodeStatsState(env_state, zero_f, zero_i)
 
-    def step(self, key: jax.Array, state: EpisodeStatsState, action: jax.Array, params: Any) -> EnvStep:
+    def step(
+        self, key: jax.Array, state: EpisodeStatsState, action: jax.Array, params: Any
+    ) -> EnvStep:
         ts = self.env.step(key, state.env_state, action, params)
         done = ts.terminated | ts.truncated
         ret = state.episode_return + ts.reward.astype(jnp.float32)
@@ -130,7 +132,12 @@ class RecordEpisodeStats(Wrapper):
             episode_return=jnp.where(done, 0.0, ret).astype(jnp.float32),
             episode_length=jnp.where(done, 0, length).astype(jnp.int32),
         )
-        info = {**ts.info, "returned_episode": done, "episode_return": ret, "episode_length": length}
+        info = {
+            **ts.info,
+            "returned_episode": done,
+            "episode_return": ret,
+            "episode_length": length,
+        }
         return ts._replace(state=new_state, info=info)
 
 
@@ -161,7 +168,9 @@ class VecEnv(Wrapper):
     def default_params(self) -> Any:
         params = self.env.default_params()
         if self.params_batched:
-            params = jax.tree.map(lambda x: jnp.broadcast_to(x, (self.num_envs, *jnp.shape(x))), params)
+            params = jax.tree.map(
+                lambda x: jnp.broadcast_to(x, (self.num_envs, *jnp.shape(x))), params
+            )
         return params
 
     def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
@@ -170,7 +179,9 @@ class VecEnv(Wrapper):
 
     def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> EnvStep:
         keys = jax.random.split(key, self.num_envs)
-        return jax.vmap(self.env.step, in_axes=(0, 0, 0, self._params_axis))(keys, state, action, params)
+        return jax.vmap(self.env.step, in_axes=(0, 0, 0, self._params_axis))(
+            keys, state, action, params
+        )
 
     def _one(self, params: Any) -> Any:
         return jax.tree.map(lambda x: x[0], params) if self.params_batched else params

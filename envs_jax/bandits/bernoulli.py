@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from envs_jax import spaces
@@ -67,8 +68,13 @@ class BernoulliBandit(MetaEnvironment[BanditState, BanditParams]):
         return BanditParams(probs=jax.random.uniform(key, (self.num_arms,), jnp.float32))
 
     def default_params(self) -> BanditParams:
-        """A fixed task: ``sample_task(PRNGKey(0))``."""
-        return self.sample_task(jax.random.PRNGKey(0))
+        """A fixed task from the same distribution, drawn with numpy (seed 0).
+
+        numpy rather than ``sample_task``: no JAX compilation, and the same task on every
+        backend and JAX version.
+        """
+        probs = np.random.default_rng(0).uniform(size=self.num_arms)
+        return BanditParams(probs=jnp.asarray(probs, jnp.float32))
 
     def optimal_return(self, task: BanditParams, num_episodes: int) -> jax.Array:
         """``num_episodes * max(probs)``, ``[]`` float32: always pulling the best arm."""
@@ -81,7 +87,9 @@ class BernoulliBandit(MetaEnvironment[BanditState, BanditParams]):
         del key, params
         return self._obs(), BanditState(t=jnp.zeros((), jnp.int32))
 
-    def step(self, key: jax.Array, state: BanditState, action: jax.Array, params: BanditParams) -> EnvStep:
+    def step(
+        self, key: jax.Array, state: BanditState, action: jax.Array, params: BanditParams
+    ) -> EnvStep:
         reward = jax.random.bernoulli(key, params.probs[action]).astype(jnp.float32)
         obs = self._obs()
         return EnvStep(

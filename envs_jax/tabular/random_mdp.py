@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from envs_jax import spaces
@@ -41,6 +42,19 @@ class MDPState:
 
     s: jax.Array
     t: jax.Array
+
+
+def _sample_index(key: jax.Array, probs: jax.Array) -> jax.Array:
+    """Index ``i`` with probability ``probs[i]`` (``[S]``, sums to 1), ``[]`` int32.
+
+    Inverse CDF from ONE uniform draw: cheaper than ``jax.random.categorical`` (S Gumbel
+    draws) and, under vmap, a 1-D draw, which XLA:CPU compiles much faster than the 2-D
+    draw ``categorical`` becomes. A state with probability 0 is never returned.
+    """
+    u = jax.random.uniform(key, (), jnp.float32)
+    index = jnp.sum(jnp.cumsum(probs) <= u)
+    # Rounding can leave cumsum(probs)[-1] slightly below 1: clamp to the last state.
+    return jnp.minimum(index, probs.shape[0] - 1).astype(jnp.int32)
 
 
 def value_iteration(task: MDPParams, horizon: int) -> tuple[jax.Array, jax.Array]:
@@ -112,8 +126,18 @@ class RandomMDP(MetaEnvironment[MDPState, MDPParams]):
         return MDPParams(transition=transition, reward_mean=reward_mean)
 
     def default_params(self) -> MDPParams:
-        """A fixed task: ``sample_task(PRNGKey(0))``."""
-        return self.sample_task(jax.random.PRNGKey(0))
+        """A fixed task from the same distribution, drawn with numpy (seed 0).
+
+        numpy rather than ``sample_task``: no JAX compilation, and the same task on every
+        backend and JAX version.
+        """
+        rng = np.random.default_rng(0)
+        s, a = self.num_states, self.num_actions
+        transition = rng.dirichlet(np.ones(s), size=(s, a))
+        reward_mean = rng.normal(1.0, 1.0, size=(s, a))
+        return MDPParams(
+            jnp.asarray(transition, jnp.float32), jnp.asarray(reward_mean, jnp.float32)
+        )
 
     def optimal_return(self, task: MDPParams, num_episodes: int) -> jax.Array:
         """``num_episodes * V[0, 0]`` ``[]`` float32: expected return of the task-aware optimum.
@@ -131,11 +155,11 @@ class RandomMDP(MetaEnvironment[MDPState, MDPParams]):
         state = MDPState(s=jnp.zeros((), jnp.int32), t=jnp.zeros((), jnp.int32))
         return self._obs(state.s), state
 
-    def step(self, key: jax.Array, state: MDPState, action: jax.Array, params: MDPParams) -> EnvStep:
+    def step(
+        self, key: jax.Array, state: MDPState, action: jax.Array, params: MDPParams
+    ) -> EnvStep:
         key_s, key_r = jax.random.split(key)
-        # log(0) = -inf is a valid logit: that next state is never drawn.
-        logits = jnp.log(params.transition[state.s, action])
-        s_next = jax.random.categorical(key_s, logits).astype(jnp.int32)
+        s_next = _sample_index(key_s, params.transition[state.s, action])
         reward = params.reward_mean[state.s, action] + jax.random.normal(key_r, (), jnp.float32)
         t = state.t + 1
         obs = self._obs(s_next)

@@ -75,7 +75,7 @@ class Config:
     num_tasks: int = 1000
     """Held-out evaluation tasks, drawn once from a fixed key. Differs: the seed trains on
     a fixed set of num_tasks tasks; we sample fresh tasks for every trial (as the papers)."""
-    metalearn_epochs: Annotated[int, _alias("--num_updates")] = 1200
+    metalearn_epochs: Annotated[int, _alias("--num_updates")] = 200
     """PPO updates (each: one rollout of batch_size steps, then ppo_epochs epochs)."""
     num_workers: Annotated[int, _alias("--num_envs")] = 256
     """Parallel environments (= tasks in flight), vectorised with vmap. Differs: the seed
@@ -119,7 +119,7 @@ class Config:
     the seed names a single model file; we write a directory (params, logs, summary)."""
     runs_dir: str = "runs"
     """Parent directory of run directories."""
-    checkpoint_every: int = 100
+    checkpoint_every: int = 50
     """Updates per compiled segment; the full training state is checkpointed after each."""
     resume: bool = False
     """Continue runs_dir/out_file from its last complete checkpoint."""

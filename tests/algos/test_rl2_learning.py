@@ -1,0 +1,24 @@
+"""RL^2 learns: a short run beats the random policy by a real margin on held-out bandits."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from purerl.algos import rl2
+
+
+def test_gru_beats_random_on_5_armed_bandits():
+    # 5 arms, 10 pulls; ~0.4M env steps per seed. Random scores 5.0, UCB1 6.7, optimum 8.3.
+    cfg = rl2.Config(num_workers=128, batch_size=2560, mini_batch_size=640, hidden_size=64,
+                     metalearn_epochs=150, checkpoint_every=150, num_tasks=1000, num_seeds=2,
+                     log_every=0)
+    setup = rl2.build(cfg)
+    train = jax.jit(jax.vmap(lambda k, i: setup.parts.run_updates(setup.parts.init(k, i),
+                                                                  cfg.metalearn_epochs)))
+    state, _ = train(jax.random.split(jax.random.PRNGKey(0), 2), jnp.arange(2))
+    score_params, baselines = rl2.make_evaluator(cfg, setup)
+    scores = np.asarray(score_params(state.train_state.params)).mean(axis=1)
+    base = {k: float(v.mean()) for k, v in baselines().items()}
+    assert 4.8 < base["random"] < 5.3 and 8.1 < base["optimum"] < 8.6
+    # Both seeds at least 1.0 above random (= 30% of the random-to-optimum gap).
+    assert scores.min() > base["random"] + 1.0, (scores, base)
