@@ -14,10 +14,12 @@ import pytest
 
 from purerl.algos import rl2
 from purerl.common.checkpoint import Checkpointer
+from purerl.common.experiment import run_sweep
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# 20 segments of 10 updates: long enough to kill a run between two checkpoints.
 TINY = dict(num_workers=16, batch_size=160, mini_batch_size=40, hidden_size=16,
-            metalearn_epochs=40, checkpoint_every=10, num_tasks=64, num_seeds=2, log_every=0)
+            metalearn_epochs=200, checkpoint_every=10, num_tasks=64, num_seeds=2, log_every=0)
 TINY_ARGS = [f"--{k}={v}" for k, v in TINY.items()]
 
 
@@ -62,17 +64,18 @@ def test_same_seed_identical_params_and_no_retrace():
 def test_checkpoint_round_trip_restores_identical_state(tmp_path):
     cfg = rl2.Config(**TINY)
     setup = rl2.build(cfg)
-    keys = jax.random.split(jax.random.PRNGKey(3), 2)
-    state = jax.jit(jax.vmap(setup.parts.init))(keys, jnp.arange(2))
-    state, metrics = jax.jit(jax.vmap(lambda s: setup.parts.run_updates(s, 2)))(state)
+    n = cfg.checkpoint_every
     ckpt = Checkpointer(str(tmp_path / "ckpt"))
-    ckpt.save(2, state, jax.tree.map(np.asarray, metrics))
+    # One segment through the same code path (and compiled program) as the CLI.
+    result = run_sweep(setup.parts.init, setup.parts.run_updates, seed=3, num_seeds=2,
+                       num_updates=n, segment_updates=n, checkpointer=ckpt)
+    keys = jax.random.split(jax.random.PRNGKey(3), 2)
     abstract = jax.eval_shape(jax.vmap(setup.parts.init), keys, jnp.arange(2))
-    restored, restored_metrics = Checkpointer(str(tmp_path / "ckpt")).restore(2, abstract)
-    assert jax.tree.structure(restored) == jax.tree.structure(state)
-    assert leaves_equal(restored, state)  # params, opt state, env state, key, counter
-    assert int(restored.update_idx[0]) == 2
-    np.testing.assert_array_equal(restored_metrics["pg_loss"], metrics["pg_loss"])
+    restored, restored_metrics = Checkpointer(str(tmp_path / "ckpt")).restore(n, abstract)
+    assert jax.tree.structure(restored) == jax.tree.structure(result.state)
+    assert leaves_equal(restored, result.state)  # params, opt state, env state, key, counter
+    assert int(restored.update_idx[0]) == n
+    np.testing.assert_array_equal(restored_metrics["pg_loss"], result.metrics["pg_loss"])
     with pytest.raises(FileNotFoundError, match="no checkpoint step 7"):
         ckpt.restore(7, abstract)
 
@@ -103,43 +106,39 @@ def test_evaluate_entry_point_reproduces_summary(tiny_run):
 
 
 def test_killed_run_resumes_to_identical_params(tiny_run):
-    runs, _ = tiny_run
-    cmd = [sys.executable, "-m", "purerl.algos.rl2", *TINY_ARGS, "--metalearn_epochs=400",
-           f"--runs_dir={runs}", "--out_file=killed"]
-    env = {**os.environ, "PYTHONPATH": REPO, "JAX_PLATFORMS": "cpu"}
+    """SIGKILL a CLI run after its first checkpoint, resume it, compare with the
+    uninterrupted run of the same config (the ``tiny_run`` fixture)."""
+    runs, reference = tiny_run
+    cmd = [sys.executable, "-m", "purerl.algos.rl2", *TINY_ARGS, f"--runs_dir={runs}",
+           "--out_file=killed"]
+    env = {**os.environ, "PYTHONPATH": REPO}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    first = runs / "killed" / "checkpoints" / "10"
+    first = runs / "killed" / "checkpoints" / "10"  # orbax renames a step dir into place
     deadline = time.time() + 240
     while not first.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
+        time.sleep(0.01)
     assert proc.poll() is None, f"run ended before it could be killed: {proc.stderr.read()[-2000:]}"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     killed_at = Checkpointer(str(runs / "killed" / "checkpoints")).latest_step()
-    assert killed_at is not None and killed_at < 400
+    assert killed_at is not None and killed_at < TINY["metalearn_epochs"]
     assert not (runs / "killed" / "summary.json").exists()
 
-    resumed = rl2.main([*TINY_ARGS, "--metalearn_epochs=400", f"--runs_dir={runs}",
-                        "--out_file=killed", "--resume"])
+    resumed = rl2.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=killed", "--resume"])
     assert resumed["resumed_from_update"] == killed_at
-    reference = rl2.main([*TINY_ARGS, "--metalearn_epochs=400", f"--runs_dir={runs}",
-                          "--out_file=uninterrupted"])
     assert resumed["eval"]["score_per_seed"] == reference["eval"]["score_per_seed"]
-    cfg = rl2.Config(**{**TINY, "metalearn_epochs": 400})
-    a = rl2.evaluate_run(str(runs / "killed"))
-    b = rl2.evaluate_run(str(runs / "uninterrupted"))
-    assert a == b
-    # Final params are bitwise identical.
+    # Final params are bitwise identical to the uninterrupted run's.
     import orbax.checkpoint as ocp
+    cfg = rl2.Config(**TINY)
     setup = rl2.build(cfg)
     keys = jax.random.split(jax.random.PRNGKey(cfg.seed), 2)
     abstract = jax.eval_shape(jax.vmap(setup.parts.init), keys, jnp.arange(2))
     load = lambda d: ocp.StandardCheckpointer().restore(  # noqa: E731
         str(runs / d / "params"), abstract.train_state.params)
-    assert leaves_equal(load("killed"), load("uninterrupted"))
-    # Metrics history survives the kill too: one CSV row per update.
-    rows = (runs / "killed" / "metrics_seed0.csv").read_text().strip().splitlines()
-    assert len(rows) == 401
+    assert leaves_equal(load("killed"), load("full"))
+    # The metrics history survives the kill too: one CSV row per update, same values.
+    killed_rows = (runs / "killed" / "metrics_seed0.csv").read_text()
+    assert killed_rows == (runs / "full" / "metrics_seed0.csv").read_text()
 
 
 def test_resume_with_changed_config_is_refused(tiny_run):
