@@ -64,7 +64,11 @@ class PPOConfig:
     anneal_clip: bool = False
     """Decay ``clip_eps`` linearly to 0 over ``num_updates`` (the seed project does)."""
     clip_value: bool = True
-    """Use the clipped value loss (PPO2 style)."""
+    """Use the clipped value loss (PPO2 style). Its range is ``clip_eps`` in reward
+    units, so with returns in the hundreds either scale rewards or turn this off."""
+    reward_scale: float = 1.0
+    """Rewards are multiplied by this for GAE and the value targets only (logged returns
+    and the agent's reward input stay raw)."""
     vf_coef: float = 0.5
     """Value-loss coefficient."""
     ent_coef: float = 0.01
@@ -91,6 +95,7 @@ class PPOConfig:
         for name in ("vf_coef", "ent_coef", "target_kl", "log_every"):
             require(getattr(self, name) >= 0, name, "a non-negative number",
                     getattr(self, name))
+        require_positive("reward_scale", self.reward_scale)
 
 
 class Transition(NamedTuple):
@@ -270,7 +275,7 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
 
         hidden0 = r.hidden
         r, traj = jax.lax.scan(env_step, r, length=n_steps)
-        adv, targets = gae(traj.reward, traj.value, traj.next_value, traj.terminated,
+        adv, targets = gae(traj.reward * cfg.reward_scale, traj.value, traj.next_value, traj.terminated,
                            traj.done, cfg.gamma, cfg.gae_lambda)
         batch = traj._replace(info={})
         key, key_epochs = jax.random.split(r.key)
@@ -325,5 +330,5 @@ def _print_progress(seed_idx, update_idx, metrics, num_updates, log_every):
     count = float(metrics["episode_count"])
     mean_ret = float(metrics["episode_return_sum"]) / max(count, 1.0)
     print(f"  [seed 0] update {update_idx:>6d}/{num_updates}  env_steps {float(metrics['env_steps']):>11,.0f}"
-          f"  return/episode {mean_ret:8.3f}  entropy {float(metrics['entropy']):.3f}"
+          f"  return {mean_ret:8.3f}  entropy {float(metrics['entropy']):.3f}"
           f"  kl {float(metrics['approx_kl']):.4f}", flush=True)

@@ -106,6 +106,11 @@ class Config:
     0 disables. Differs: the seed defaults to 0.01."""
     anneal: bool = True
     """Decay learning rate and clip linearly to 0 over the run (the seed does)."""
+    clip_value: bool = True
+    """Clipped value loss (range clip_param, in scaled reward units)."""
+    reward_scale: float = 1.0
+    """Multiply rewards by this for the value targets (e.g. 0.1 for trials whose
+    returns are in the hundreds); the agent's reward input and reported scores stay raw."""
     non_linearity: Literal["none", "tanh", "relu", "sigmoid"] = "none"
     """Output activation of the value head."""
     hidden_size: int = 256
@@ -132,7 +137,7 @@ class Config:
         for name in ("num_actions", "num_traj", "num_tasks", "metalearn_epochs",
                      "num_workers", "batch_size", "mini_batch_size", "ppo_epochs",
                      "learning_rate", "max_grad_norm", "hidden_size", "num_seeds",
-                     "checkpoint_every"):
+                     "checkpoint_every", "reward_scale"):
             require_positive(name, getattr(self, name))
         require(self.num_actions >= 2, "num_actions", "at least 2", self.num_actions)
         if self.task == "bandit":
@@ -193,7 +198,8 @@ class Config:
             anneal_lr=self.anneal, anneal_clip=self.anneal, gamma=self.gamma,
             gae_lambda=self.tau, clip_eps=self.clip_param, vf_coef=self.vf_coef,
             ent_coef=self.ent_coef, max_grad_norm=self.max_grad_norm,
-            target_kl=self.target_kl, log_every=self.log_every)
+            target_kl=self.target_kl, clip_value=self.clip_value,
+            reward_scale=self.reward_scale, log_every=self.log_every)
 
     def run_name(self) -> str:
         if self.out_file:
@@ -397,28 +403,42 @@ def load_config(run_dir: str) -> Config:
 def evaluate_run(run_dir: str, num_tasks: int | None = None, greedy: bool | None = None) -> dict:
     """Reload the final params of a run and score them on the held-out tasks.
 
+    A run without final params (killed, or still training) is scored from its last
+    complete checkpoint, with a notice on stderr.
+
     Returns:
-        dict with ``score_per_seed`` ``[S]``, ``score_mean``, ``random``, ``optimum``.
+        dict with ``score_per_seed`` ``[S]``, ``score_mean``, ``random``, ``optimum``,
+        ``num_tasks`` and ``updates`` (updates behind the scored params).
 
     Raises:
-        FileNotFoundError: the run has no config.json or no saved params.
+        FileNotFoundError: the run has no config.json, or neither params nor checkpoints.
     """
     cfg = load_config(run_dir)
     cfg = dataclasses.replace(cfg, num_tasks=num_tasks or cfg.num_tasks,
                               eval_greedy=cfg.eval_greedy if greedy is None else greedy)
     setup = build(cfg)
-    params_dir = os.path.abspath(os.path.join(run_dir, "params"))
-    if not os.path.exists(params_dir):
-        raise FileNotFoundError(f"{params_dir}: no trained params (did the run finish?)")
     keys = jax.random.split(jax.random.PRNGKey(cfg.seed), cfg.num_seeds)
     abstract = jax.eval_shape(jax.vmap(setup.parts.init), keys, jnp.arange(cfg.num_seeds))
-    params = ocp.StandardCheckpointer().restore(params_dir, abstract.train_state.params)
+    params_dir = os.path.abspath(os.path.join(run_dir, "params"))
+    ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"))
+    if os.path.exists(params_dir):
+        params = ocp.StandardCheckpointer().restore(params_dir, abstract.train_state.params)
+        updates = cfg.metalearn_epochs
+    elif ckpt.latest_step() is not None:
+        # A run that was killed (or is still going): score its last complete checkpoint.
+        updates = ckpt.latest_step()
+        params = ckpt.restore(updates, abstract)[0].train_state.params
+        print(f"note: {params_dir} missing; scoring checkpoint at update {updates}/"
+              f"{cfg.metalearn_epochs}", file=sys.stderr)
+    else:
+        raise FileNotFoundError(f"{run_dir}: neither final params nor a checkpoint to score")
+    ckpt.close()
     score_params, baselines = make_evaluator(cfg, setup)
     scores = np.asarray(score_params(params)).mean(axis=1)
     base = baselines()
     return {"score_per_seed": scores.tolist(), "score_mean": float(scores.mean()),
             "random": float(base["random"].mean()), "optimum": float(base["optimum"].mean()),
-            "num_tasks": cfg.num_tasks}
+            "num_tasks": cfg.num_tasks, "updates": updates}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -445,6 +465,16 @@ def evaluate_main(argv: list[str] | None = None) -> dict:
     out = evaluate_run(args.run_dir, args.num_tasks, args.greedy)
     print(json.dumps(out, indent=2))
     return out
+
+
+def cli() -> None:
+    """Console script ``purerl-rl2`` (returns nothing, so no summary is echoed)."""
+    main()
+
+
+def evaluate_cli() -> None:
+    """Console script ``purerl-evaluate``."""
+    evaluate_main()
 
 
 if __name__ == "__main__":
