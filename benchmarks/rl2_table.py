@@ -17,7 +17,8 @@ import sys
 
 
 def row(run_dir: str) -> str:
-    s = json.load(open(os.path.join(run_dir, "summary.json")))
+    with open(os.path.join(run_dir, "summary.json")) as f:
+        s = json.load(f)
     c, e, w = s["config"], s["eval"], s["wall_clock_s"]
     setting = (f"bandit k={c['num_actions']}, n={c['num_traj']}" if c["task"] == "bandit"
                else f"MDP n={c['num_traj']}")

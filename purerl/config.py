@@ -26,7 +26,7 @@ def require(ok: bool, field: str, expected: str, actual: Any) -> None:
         raise ValueError(f"{field}: expected {expected}, got {actual!r}")
 
 
-def require_positive(field: str, value: int | float) -> None:
+def require_positive(field: str, value: float) -> None:
     """``require(value > 0, ...)`` for counts and sizes."""
     require(value > 0, field, "a positive number", value)
 

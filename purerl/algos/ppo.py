@@ -20,7 +20,8 @@ is reset wherever the previous step ended an episode (for RL^2: a trial).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import distrax
 import jax

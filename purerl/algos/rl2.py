@@ -39,7 +39,7 @@ from purerl.common.experiment import run_sweep
 from purerl.common.networks import GRUActorCritic, MLPActorCritic
 from purerl.config import require, require_positive, require_unit_interval
 
-_alias = lambda *names: tyro.conf.arg(aliases=names)  # noqa: E731
+_alias = lambda *names: tyro.conf.arg(aliases=names)
 
 # Paper numbers (RL^2 Tables 1 and 2, RL^2 column) for the settings we report.
 PAPER_RL2 = {("bandit", 10, 5): 6.7, ("bandit", 10, 10): 6.7, ("bandit", 10, 50): 6.8,
@@ -261,7 +261,7 @@ def make_evaluator(cfg: Config, setup: Setup):
 
     @jax.jit
     def score_params(params):
-        policy = lambda p: ev.network_policy(setup.net, p, greedy=cfg.eval_greedy)  # noqa: E731
+        policy = lambda p: ev.network_policy(setup.net, p, greedy=cfg.eval_greedy)
         return jax.vmap(lambda p: ev.evaluate_trials(setup.trial_env, policy(p), tasks, key)
                         )(params)
 
@@ -280,7 +280,8 @@ def _resolve_run_dir(cfg: Config) -> str:
         if not os.path.exists(config_path):
             raise FileNotFoundError(f"--resume: no run to resume at {run_dir} (no config.json); "
                                     "pass the --out_file of an existing run")
-        saved = json.load(open(config_path))
+        with open(config_path) as f:
+            saved = json.load(f)
         mine = _config_dict(cfg)
         diff = {k: (saved.get(k), v) for k, v in mine.items()
                 if k not in ("resume", "log_every") and saved.get(k) != v}
@@ -396,7 +397,8 @@ def load_config(run_dir: str) -> Config:
     path = os.path.join(run_dir, "config.json")
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: not a purerl RL^2 run directory (no config.json)")
-    saved = json.load(open(path))
+    with open(path) as f:
+        saved = json.load(f)
     return Config(**{k: v for k, v in saved.items() if k in Config.__dataclass_fields__})
 
 

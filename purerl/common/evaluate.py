@@ -7,7 +7,8 @@ the SAME tasks, drawn once from a fixed key.
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import distrax
 import jax

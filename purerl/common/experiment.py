@@ -9,7 +9,8 @@ with exactly the params an uninterrupted run would have (same compiled code, sam
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

@@ -12,7 +12,8 @@ Feed-forward nets carry a dummy ``hidden [N, 1]`` and ignore ``reset``.
 
 from __future__ import annotations
 
-from typing import Callable, Literal, Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 import flax.linen as nn
 import jax

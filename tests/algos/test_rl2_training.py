@@ -81,7 +81,7 @@ def test_checkpoint_round_trip_restores_identical_state(tmp_path):
 
 
 def test_cli_artefacts_and_no_overwrite(tiny_run):
-    runs, summary = tiny_run
+    runs, _ = tiny_run
     run_dir = runs / "full"
     for name in ("config.json", "summary.json", "learning_curve.png", "metrics_seed0.csv",
                  "metrics_seed1.csv", "params"):
@@ -133,7 +133,7 @@ def test_killed_run_resumes_to_identical_params(tiny_run):
     setup = rl2.build(cfg)
     keys = jax.random.split(jax.random.PRNGKey(cfg.seed), 2)
     abstract = jax.eval_shape(jax.vmap(setup.parts.init), keys, jnp.arange(2))
-    load = lambda d: ocp.StandardCheckpointer().restore(  # noqa: E731
+    load = lambda d: ocp.StandardCheckpointer().restore(
         str(runs / d / "params"), abstract.train_state.params)
     assert leaves_equal(load("killed"), load("full"))
     # The metrics history survives the kill too: one CSV row per update, same values.
