@@ -127,6 +127,14 @@ class RunnerState(NamedTuple):
     seed_idx: jax.Array     # int32 scalar, which seed of a sweep (progress lines)
 
 
+class EpochCarry(NamedTuple):
+    """Carry of the scan over PPO epochs within one update."""
+
+    train_state: TrainState
+    stopped: jax.Array      # bool scalar, target_kl tripped: skip remaining epochs
+    key: jax.Array
+
+
 class TrainOutput(NamedTuple):
     runner_state: RunnerState
     metrics: dict           # each [num_updates] (add [S] in front under vmap)
@@ -239,32 +247,6 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
         return r._replace(env_state=ts.state, obs=ts.obs, reset=done, hidden=hidden,
                           key=key), transition
 
-    def update_epoch(carry, _):
-        train_state, stopped, key, batch, hidden0, adv, targets, clip_eps = carry
-        key, key_perm = jax.random.split(key)
-        # Minibatches are sets of whole env sequences: the GRU needs the time axis intact.
-        perm = jax.random.permutation(key_perm, n_envs).reshape(cfg.num_minibatches, -1)
-
-        def update_minibatch(ts: TrainState, idx):
-            take_t = lambda x: jnp.take(x, idx, axis=1)
-            grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
-            (_, aux), grads = grad_fn(ts.params, net.apply, jax.tree.map(take_t, batch),
-                                      hidden0[idx], take_t(adv), take_t(targets),
-                                      clip_eps, cfg)
-            return ts.apply_gradients(grads=grads), aux
-
-        new_state, aux = jax.lax.scan(update_minibatch, train_state, perm)
-        aux = jax.tree.map(jnp.mean, aux)
-        # target_kl early stop: once tripped, later epochs leave the state untouched.
-        train_state = jax.tree.map(lambda old, new: jnp.where(stopped, old, new),
-                                   train_state, new_state)
-        epoch_ran = ~stopped
-        if cfg.target_kl > 0:
-            stopped = stopped | (aux["approx_kl"] > 1.5 * cfg.target_kl)
-        aux = jax.tree.map(lambda v: jnp.where(epoch_ran, v, 0.0), aux)
-        aux["epochs_run"] = epoch_ran.astype(jnp.float32)
-        return (train_state, stopped, key, batch, hidden0, adv, targets, clip_eps), aux
-
     def update_step(r: RunnerState, _) -> tuple[RunnerState, dict]:
         frac = 1.0 - r.update_idx.astype(jnp.float32) / cfg.num_updates
         train_state = r.train_state
@@ -276,13 +258,38 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
 
         hidden0 = r.hidden
         r, traj = jax.lax.scan(env_step, r, length=n_steps)
-        adv, targets = gae(traj.reward * cfg.reward_scale, traj.value, traj.next_value, traj.terminated,
-                           traj.done, cfg.gamma, cfg.gae_lambda)
+        adv, targets = gae(traj.reward * cfg.reward_scale, traj.value, traj.next_value,
+                           traj.terminated, traj.done, cfg.gamma, cfg.gae_lambda)
         batch = traj._replace(info={})
+
+        def update_minibatch(ts: TrainState, idx):
+            take = lambda x: jnp.take(x, idx, axis=1)  # noqa: E731  (env axis is 1)
+            grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
+            (_, aux), grads = grad_fn(ts.params, net.apply, jax.tree.map(take, batch),
+                                      hidden0[idx], take(adv), take(targets), clip_eps, cfg)
+            return ts.apply_gradients(grads=grads), aux
+
+        def update_epoch(c: EpochCarry, _) -> tuple[EpochCarry, dict]:
+            key, key_perm = jax.random.split(c.key)
+            # Minibatches are sets of whole env sequences: the GRU needs time intact.
+            perm = jax.random.permutation(key_perm, n_envs).reshape(cfg.num_minibatches, -1)
+            new_state, aux = jax.lax.scan(update_minibatch, c.train_state, perm)
+            aux = jax.tree.map(jnp.mean, aux)
+            # target_kl early stop: once tripped, later epochs leave the state untouched.
+            train_state = jax.tree.map(lambda old, new: jnp.where(c.stopped, old, new),
+                                       c.train_state, new_state)
+            ran = ~c.stopped
+            stopped = c.stopped
+            if cfg.target_kl > 0:
+                stopped = stopped | (aux["approx_kl"] > 1.5 * cfg.target_kl)
+            aux = jax.tree.map(lambda v: jnp.where(ran, v, 0.0), aux)
+            aux["epochs_run"] = ran.astype(jnp.float32)
+            return EpochCarry(train_state, stopped, key), aux
+
         key, key_epochs = jax.random.split(r.key)
-        carry = (train_state, jnp.array(False), key_epochs, batch, hidden0, adv, targets,
-                 clip_eps)
-        carry, aux = jax.lax.scan(update_epoch, carry, length=cfg.update_epochs)
+        carry, aux = jax.lax.scan(update_epoch, EpochCarry(train_state, jnp.array(False),
+                                                           key_epochs),
+                                  length=cfg.update_epochs)
         epochs_run = aux["epochs_run"].sum()
         losses = jax.tree.map(lambda v: v.sum() / epochs_run, aux)
         finished = traj.info["returned_episode"]
@@ -295,7 +302,7 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
             **losses,
             "epochs_run": epochs_run,
         }
-        r = r._replace(train_state=carry[0], key=key, update_idx=r.update_idx + 1)
+        r = r._replace(train_state=carry.train_state, key=key, update_idx=r.update_idx + 1)
         if cfg.log_every > 0:
             jax.debug.callback(_print_progress, r.seed_idx, r.update_idx, metrics,
                                cfg.num_updates, cfg.log_every)
