@@ -344,8 +344,9 @@ def run(cfg: Config) -> dict:
     base = jax.tree.map(np.asarray, baselines())
     eval_s = time.perf_counter() - t0
 
-    ocp.StandardCheckpointer().save(os.path.abspath(os.path.join(run_dir, "params")), params,
-                                    force=True)
+    # StandardCheckpointer saves asynchronously; leaving the context waits for the write.
+    with ocp.StandardCheckpointer() as saver:
+        saver.save(os.path.abspath(os.path.join(run_dir, "params")), params, force=True)
     lg.write_csv_and_tensorboard(run_dir, result.metrics)
     per_seed = scores.mean(axis=1)
     reference = {"random (held-out)": float(base["random"].mean()),
