@@ -123,6 +123,9 @@ def test_killed_run_resumes_to_identical_params(tiny_run):
     killed_at = Checkpointer(str(runs / "killed" / "checkpoints")).latest_step()
     assert killed_at is not None and killed_at < TINY["metalearn_epochs"]
     assert not (runs / "killed" / "summary.json").exists()
+    # A killed run can be scored from its last complete checkpoint.
+    partial = rl2.evaluate_run(str(runs / "killed"))
+    assert partial["updates"] == killed_at and len(partial["score_per_seed"]) == 2
 
     resumed = rl2.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=killed", "--resume"])
     assert resumed["resumed_from_update"] == killed_at
