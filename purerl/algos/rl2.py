@@ -115,6 +115,8 @@ class Config:
     """Output activation of the value head."""
     hidden_size: int = 256
     """GRU width (RL^2: 256) or MLP width."""
+    layer_norm: bool = True
+    """Layer norm on the GRU input (obs, one-hot action, reward, done flag)."""
     num_seeds: int = 2
     """Seeds trained in lock-step by one vmapped, compiled call."""
     seed: int = 0
@@ -230,7 +232,8 @@ def build(cfg: Config) -> Setup:
             horizon=cfg.episode_length, num_episodes=cfg.num_traj)
     train_env = VecEnv(AutoReset(RecordEpisodeStats(trial_env)), cfg.num_workers)
     if cfg.model_type == "gru":
-        net = GRUActorCritic(cfg.num_actions, cfg.hidden_size, non_linearity=cfg.non_linearity)
+        net = GRUActorCritic(cfg.num_actions, cfg.hidden_size, layer_norm=cfg.layer_norm,
+                             non_linearity=cfg.non_linearity)
     else:
         net = MLPActorCritic(cfg.num_actions, (cfg.hidden_size, cfg.hidden_size),
                              non_linearity=cfg.non_linearity)
