@@ -286,8 +286,11 @@ def _resolve_run_dir(cfg: Config) -> str:
         with open(config_path) as f:
             saved = json.load(f)
         mine = _config_dict(cfg)
-        diff = {k: (saved.get(k), v) for k, v in mine.items()
-                if k not in ("resume", "log_every") and saved.get(k) != v}
+        # A field added after the run was saved counts as its default.
+        fields = Config.__dataclass_fields__
+        saved = {k: saved.get(k, fields[k].default) for k in mine}
+        diff = {k: (saved[k], v) for k, v in mine.items()
+                if k not in ("resume", "log_every") and saved[k] != v}
         if diff:
             raise ValueError(f"--resume: config differs from the saved run {run_dir}: "
                              + ", ".join(f"{k}: saved {a!r}, given {b!r}" for k, (a, b) in diff.items()))
