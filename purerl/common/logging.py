@@ -95,7 +95,7 @@ def plot_learning_curve(path: str, metrics: dict, title: str,
     ax.set_xlabel("environment steps")
     ax.set_ylabel("return per trial (training tasks)")
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
