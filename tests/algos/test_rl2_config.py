@@ -1,6 +1,7 @@
 """RL^2 config: seed flag names, aliases, derived sizes, and errors before compiling."""
 
 import pytest
+import tyro
 
 from purerl.algos import rl2
 from purerl.algos.ppo import PPOConfig
@@ -34,13 +35,13 @@ def test_ppo_config_rejects_uneven_minibatches():
 
 
 def test_seed_flag_names_and_aliases_parse():
-    cfg_seed = rl2.main.__globals__["tyro"].cli(
+    cfg_seed = tyro.cli(
         rl2.Config, use_underscores=True,
         args=["--task", "mdp", "--num_traj", "25", "--tau", "0.3", "--clip_param", "0.15",
               "--ppo_epochs", "3", "--metalearn_epochs", "200", "--num_workers", "128",
               "--batch_size", "32000", "--mini_batch_size", "8000", "--target_kl", "0.01",
               "--non_linearity", "tanh", "--out_file", "x", "--checkpoint_every", "100"])
-    cfg_alias = rl2.main.__globals__["tyro"].cli(
+    cfg_alias = tyro.cli(
         rl2.Config, use_underscores=True,
         args=["--task", "mdp", "--num_traj", "25", "--gae_lambda", "0.3", "--clip_eps", "0.15",
               "--update_epochs", "3", "--num_updates", "200", "--num_envs", "128",
