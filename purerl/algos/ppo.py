@@ -121,7 +121,7 @@ class RunnerState(NamedTuple):
     env_state: Any
     obs: jax.Array          # [N, obs_dim] next input
     reset: jax.Array        # [N] bool, previous step ended an episode
-    hidden: jax.Array       # [N, H] recurrent state before obs
+    hidden: Any             # [N, H] recurrent state before obs (or a pytree, env axis first)
     key: jax.Array          # PRNG key (raw uint32[2])
     update_idx: jax.Array   # int32 scalar, updates done so far
     seed_idx: jax.Array     # int32 scalar, which seed of a sweep (progress lines)
@@ -265,8 +265,10 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
         def update_minibatch(ts: TrainState, idx):
             take = lambda x: jnp.take(x, idx, axis=1)  # noqa: E731  (env axis is 1)
             grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
+            # hidden may be a pytree (e.g. SNAIL's context cache), env axis first.
+            hidden_mb = jax.tree.map(lambda h: h[idx], hidden0)
             (_, aux), grads = grad_fn(ts.params, net.apply, jax.tree.map(take, batch),
-                                      hidden0[idx], take(adv), take(targets), clip_eps, cfg)
+                                      hidden_mb, take(adv), take(targets), clip_eps, cfg)
             return ts.apply_gradients(grads=grads), aux
 
         def update_epoch(c: EpochCarry, _) -> tuple[EpochCarry, dict]:
