@@ -300,7 +300,10 @@ def load_minari(
         if t < 1:
             V.fail(source, f"{name}/rewards", f"expected at least one step, got shape {rewards.shape}")
         obs = cast("observations", np.asarray(ep["observations"]))
-        V.require_length(source, f"{name}/observations", obs, t + 1, of=f"{name}/rewards' + 1 (T+1 observations")
+        if obs.ndim < 1 or obs.shape[0] != t + 1:
+            V.fail(source, f"{name}/observations",
+                   f"length mismatch: {obs.shape[0] if obs.ndim else 0} rows, expected {t + 1} "
+                   f"(T + 1 for the {t} steps in '{name}/rewards')")
         actions = cast("actions", np.asarray(ep["actions"]))
         V.require_length(source, f"{name}/actions", actions, t, of=f"{name}/rewards")
         rewards = cast("rewards", V.as_vector(source, f"{name}/rewards", rewards, t))
