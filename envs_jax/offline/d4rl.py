@@ -41,12 +41,16 @@ def _read_hdf5(path: str) -> dict[str, np.ndarray]:
     try:
         handle = h5py.File(path, "r")
     except OSError as err:  # h5py reports truncated files and bad signatures as OSError
-        raise V.DatasetError(f"{path}: not a readable HDF5 file (truncated or corrupt): {err}") from err
+        raise V.DatasetError(
+            f"{path}: not a readable HDF5 file (truncated or corrupt): {err}"
+        ) from err
     data: dict[str, np.ndarray] = {}
     with handle:
         names: list[str] = []
         try:
-            handle.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+            handle.visititems(
+                lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None
+            )
         except (OSError, RuntimeError, KeyError) as err:
             raise V.DatasetError(f"{path}: corrupt HDF5 structure: {err}") from err
         for name in names:
@@ -92,7 +96,9 @@ def write_d4rl(
             handle.create_dataset(f"metadata/{key}", data=value)
 
 
-def _episode_finals(terminals: np.ndarray, max_episode_steps: int, terminate_on_end: bool) -> np.ndarray:
+def _episode_finals(
+    terminals: np.ndarray, max_episode_steps: int, terminate_on_end: bool
+) -> np.ndarray:
     """Time-limit ends implied by D4RL's ``episode_step`` counter (files without ``timeouts``).
 
     Reproduces the counter of ``d4rl.qlearning_dataset`` exactly, including its quirk: after a
@@ -122,11 +128,15 @@ def _episode_finals(terminals: np.ndarray, max_episode_steps: int, terminate_on_
     return final
 
 
-def episode_ends(data: Mapping[str, np.ndarray], max_episode_steps: int, terminate_on_end: bool = False) -> np.ndarray:
+def episode_ends(
+    data: Mapping[str, np.ndarray], max_episode_steps: int, terminate_on_end: bool = False
+) -> np.ndarray:
     """``[N]`` bool: D4RL's ``final_timestep`` flags, the stored ``timeouts`` if present."""
     if "timeouts" in data:
         return np.asarray(data["timeouts"]).reshape(-1).astype(bool)
-    return _episode_finals(np.asarray(data["terminals"]).reshape(-1).astype(bool), max_episode_steps, terminate_on_end)
+    return _episode_finals(
+        np.asarray(data["terminals"]).reshape(-1).astype(bool), max_episode_steps, terminate_on_end
+    )
 
 
 def qlearning_dataset(
@@ -220,11 +230,15 @@ def validate_d4rl(
     out["rewards"] = cast("rewards", V.as_vector(source, "rewards", np.asarray(data["rewards"]), n))
     for key in ("terminals", "timeouts"):
         if key in data:
-            out[key] = V.require_flags(source, key, V.as_vector(source, key, np.asarray(data[key]), n))
+            out[key] = V.require_flags(
+                source, key, V.as_vector(source, key, np.asarray(data[key]), n)
+            )
     V.require_dim(source, "observations", obs, spec.obs_dim, spec, "observation")
     V.require_dim(source, "actions", out["actions"], spec.action_dim, spec, "action")
     if "next_observations" in out:
-        V.require_dim(source, "next_observations", out["next_observations"], spec.obs_dim, spec, "observation")
+        V.require_dim(
+            source, "next_observations", out["next_observations"], spec.obs_dim, spec, "observation"
+        )
     for key in ("observations", "actions", "rewards", "next_observations"):
         if key in out:
             V.require_finite(source, key, out[key])
@@ -234,9 +248,13 @@ def validate_d4rl(
     ends = out["terminals"] | episode_ends(out, spec.max_episode_steps)
     if not ends[-1] and not allow_unfinished_last_episode:
         key = "timeouts" if "timeouts" in out else "terminals"
-        implied = "" if "timeouts" in out else (
-            f" (no 'timeouts' key: the time limit of {spec.max_episode_steps} steps is not "
-            "reached either)"
+        implied = (
+            ""
+            if "timeouts" in out
+            else (
+                f" (no 'timeouts' key: the time limit of {spec.max_episode_steps} steps is not "
+                "reached either)"
+            )
         )
         V.fail(
             source,
@@ -281,7 +299,10 @@ def load_d4rl(
     source = os.fspath(path)
     spec = env if isinstance(env, DatasetSpec) else spec_for(env)
     data = validate_d4rl(
-        read_d4rl(source), spec, source, action_atol=action_atol,
+        read_d4rl(source),
+        spec,
+        source,
+        action_atol=action_atol,
         allow_unfinished_last_episode=allow_unfinished_last_episode,
     )
     q = qlearning_dataset(data, spec.max_episode_steps, terminate_on_end)

@@ -71,8 +71,12 @@ def deserialize_box(text: str | Mapping, source: str, key: str) -> spaces.Box:
         d = json.loads(text) if isinstance(text, (str, bytes)) else dict(text)
         if d["type"] != "Box":
             V.fail(source, key, f"expected a Box space, got type {d['type']!r}")
-        return spaces.Box(np.asarray(d["low"], np.float64), np.asarray(d["high"], np.float64),
-                          tuple(d["shape"]), d["dtype"])
+        return spaces.Box(
+            np.asarray(d["low"], np.float64),
+            np.asarray(d["high"], np.float64),
+            tuple(d["shape"]),
+            d["dtype"],
+        )
     except (ValueError, KeyError, TypeError) as err:
         if isinstance(err, V.DatasetError):
             raise
@@ -174,9 +178,13 @@ def read_minari_metadata(path: str | os.PathLike) -> dict:
     main = str(data_dir / MAIN_FILE)
     try:
         with h5py.File(main, "r") as handle:
-            return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in handle.attrs.items()}
+            return {
+                k: (v.item() if isinstance(v, np.generic) else v) for k, v in handle.attrs.items()
+            }
     except OSError as err:
-        raise V.DatasetError(f"{main}: not a readable HDF5 file (truncated or corrupt): {err}") from err
+        raise V.DatasetError(
+            f"{main}: not a readable HDF5 file (truncated or corrupt): {err}"
+        ) from err
 
 
 def read_minari(path: str | os.PathLike) -> tuple[dict, list[dict[str, np.ndarray]]]:
@@ -195,7 +203,9 @@ def read_minari(path: str | os.PathLike) -> tuple[dict, list[dict[str, np.ndarra
     try:
         handle = h5py.File(main, "r")
     except OSError as err:
-        raise V.DatasetError(f"{main}: not a readable HDF5 file (truncated or corrupt): {err}") from err
+        raise V.DatasetError(
+            f"{main}: not a readable HDF5 file (truncated or corrupt): {err}"
+        ) from err
     episodes = []
     with handle:
         names = list(handle.keys())
@@ -213,11 +223,19 @@ def read_minari(path: str | os.PathLike) -> tuple[dict, list[dict[str, np.ndarra
                     node = group[key]
                     if isinstance(node, h5py.Group):  # Dict observation space
                         if "observation" not in node:
-                            V.fail(main, f"{name}/{key}", f"Dict space without an 'observation' member: {list(node)}")
+                            V.fail(
+                                main,
+                                f"{name}/{key}",
+                                f"Dict space without an 'observation' member: {list(node)}",
+                            )
                         node = node["observation"]
                     ep[key] = node[()]
                 infos = group.get("infos")
-                ep["infos"] = {k: v[()] for k, v in infos.items() if isinstance(v, h5py.Dataset)} if isinstance(infos, h5py.Group) else {}
+                ep["infos"] = (
+                    {k: v[()] for k, v in infos.items() if isinstance(v, h5py.Dataset)}
+                    if isinstance(infos, h5py.Group)
+                    else {}
+                )
             except (OSError, RuntimeError) as err:
                 V.fail(main, name, f"unreadable (truncated or corrupt HDF5): {err}")
             episodes.append(ep)
@@ -232,7 +250,11 @@ def _spec_from_metadata(metadata: Mapping, source: str) -> DatasetSpec:
     act_space = deserialize_box(metadata["action_space"], source, "action_space")
     low, high = np.unique(act_space.low), np.unique(act_space.high)
     if len(obs_space.shape) != 1 or len(act_space.shape) != 1 or low.size != 1 or high.size != 1:
-        V.fail(source, "action_space", f"expected 1-D Boxes with uniform bounds, got {obs_space!r}, {act_space!r}")
+        V.fail(
+            source,
+            "action_space",
+            f"expected 1-D Boxes with uniform bounds, got {obs_space!r}, {act_space!r}",
+        )
     return DatasetSpec(
         name=str(metadata.get("dataset_id", "minari")),
         obs_dim=obs_space.shape[0],
@@ -287,39 +309,67 @@ def load_minari(
     if not episodes:
         V.fail(source, "episode_0", "missing: the dataset has no episodes")
     if "total_episodes" in metadata and int(metadata["total_episodes"]) != len(episodes):
-        V.fail(source, "total_episodes",
-               f"length mismatch: metadata says {metadata['total_episodes']}, file holds {len(episodes)} episodes")
+        V.fail(
+            source,
+            "total_episodes",
+            f"length mismatch: metadata says {metadata['total_episodes']}, "
+            f"file holds {len(episodes)} episodes",
+        )
     cast = V.Float32Caster()
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("observations", "actions", "rewards",
-                                                          "next_observations", "terminals", "timeouts")}
+    parts: dict[str, list[np.ndarray]] = {
+        k: []
+        for k in (
+            "observations",
+            "actions",
+            "rewards",
+            "next_observations",
+            "terminals",
+            "timeouts",
+        )
+    }
     for ep in episodes:
         name = ep["name"]
         V.require_keys(source, ep, EPISODE_KEYS, prefix=f"{name}/")
         rewards = np.asarray(ep["rewards"])
         t = rewards.shape[0] if rewards.ndim else 0
         if t < 1:
-            V.fail(source, f"{name}/rewards", f"expected at least one step, got shape {rewards.shape}")
+            V.fail(
+                source, f"{name}/rewards", f"expected at least one step, got shape {rewards.shape}"
+            )
         obs = cast("observations", np.asarray(ep["observations"]))
         if obs.ndim < 1 or obs.shape[0] != t + 1:
-            V.fail(source, f"{name}/observations",
-                   f"length mismatch: {obs.shape[0] if obs.ndim else 0} rows, expected {t + 1} "
-                   f"(T + 1 for the {t} steps in '{name}/rewards')")
+            V.fail(
+                source,
+                f"{name}/observations",
+                f"length mismatch: {obs.shape[0] if obs.ndim else 0} rows, expected {t + 1} "
+                f"(T + 1 for the {t} steps in '{name}/rewards')",
+            )
         actions = cast("actions", np.asarray(ep["actions"]))
         V.require_length(source, f"{name}/actions", actions, t, of=f"{name}/rewards")
         rewards = cast("rewards", V.as_vector(source, f"{name}/rewards", rewards, t))
-        terms = V.require_flags(source, f"{name}/terminations",
-                                V.as_vector(source, f"{name}/terminations", np.asarray(ep["terminations"]), t))
-        truncs = V.require_flags(source, f"{name}/truncations",
-                                 V.as_vector(source, f"{name}/truncations", np.asarray(ep["truncations"]), t))
+        terms = V.require_flags(
+            source,
+            f"{name}/terminations",
+            V.as_vector(source, f"{name}/terminations", np.asarray(ep["terminations"]), t),
+        )
+        truncs = V.require_flags(
+            source,
+            f"{name}/truncations",
+            V.as_vector(source, f"{name}/truncations", np.asarray(ep["truncations"]), t),
+        )
         V.require_dim(source, f"{name}/observations", obs, spec.obs_dim, spec, "observation")
         V.require_dim(source, f"{name}/actions", actions, spec.action_dim, spec, "action")
         for key, array in (("observations", obs), ("actions", actions), ("rewards", rewards)):
             V.require_finite(source, f"{name}/{key}", array)
         V.require_action_bounds(source, f"{name}/actions", actions, spec, action_atol)
         if not (terms[-1] or truncs[-1]):
-            V.fail(source, f"{name}/terminations",
-                   "episode has no end flag: neither terminations nor truncations is set on its last step",
-                   index=t - 1)
+            V.fail(
+                source,
+                f"{name}/terminations",
+                "episode has no end flag: neither terminations nor truncations is set on "
+                "its last step",
+                index=t - 1,
+            )
         parts["observations"].append(obs[:-1])
         parts["next_observations"].append(obs[1:])
         parts["actions"].append(actions)

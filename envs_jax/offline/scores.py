@@ -53,4 +53,3 @@ def normalized_score(env_name: str, episode_return: float | np.ndarray | jax.Arr
     if isinstance(episode_return, (int, float)):
         return 100.0 * (float(episode_return) - low) / (high - low)
     return 100.0 * (np.asarray(episode_return, np.float64) - low) / (high - low)
-

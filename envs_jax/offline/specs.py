@@ -79,10 +79,11 @@ def env_family(env_name: str) -> str:
         One of ``"hopper"``, ``"halfcheetah"``, ``"walker2d"``, ``"ant"``, ``"antmaze"``.
 
     Raises:
+        TypeError: if ``env_name`` is not a str.
         ValueError: if no known family matches the name.
     """
     if not isinstance(env_name, str):
-        raise ValueError(f"env_name: expected a str, got {env_name!r}")
+        raise TypeError(f"env_name: expected a str, got {env_name!r}")
     # Minari ids are "namespace/family/variant": the family is the second-to-last part.
     parts = env_name.lower().split("/")
     candidates = [parts[-2], parts[-1]] if len(parts) >= 2 else [parts[-1]]
@@ -114,7 +115,9 @@ def spec_for(env_name: str) -> DatasetSpec:
     return spec
 
 
-def spec_from_env(env, params, name: str | None = None, max_episode_steps: int = 1000) -> DatasetSpec:
+def spec_from_env(
+    env, params, name: str | None = None, max_episode_steps: int = 1000
+) -> DatasetSpec:
     """A ``DatasetSpec`` for any environment of our protocol with Box spaces.
 
     Args:
@@ -134,9 +137,7 @@ def spec_from_env(env, params, name: str | None = None, max_episode_steps: int =
             raise ValueError(f"{name}.{label}: expected a 1-D Box, got {space!r}")
     low, high = np.unique(act_space.low), np.unique(act_space.high)
     if low.size != 1 or high.size != 1 or not np.isfinite([low[0], high[0]]).all():
-        raise ValueError(
-            f"{name}.action_space: expected uniform finite bounds, got {act_space!r}"
-        )
+        raise ValueError(f"{name}.action_space: expected uniform finite bounds, got {act_space!r}")
     return DatasetSpec(
         name=name,
         obs_dim=obs_space.shape[0],

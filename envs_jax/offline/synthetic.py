@@ -66,13 +66,21 @@ class LinearTargetEnv(Environment[TargetState, TargetParams]):
         seed: seed of the default ``W ~ N(0, 1 / obs_dim)``.
     """
 
-    def __init__(self, obs_dim: int = 3, action_dim: int = 2, horizon: int = 10,
-                 terminate_prob: float = 0.0, seed: int = 0):
+    def __init__(
+        self,
+        obs_dim: int = 3,
+        action_dim: int = 2,
+        horizon: int = 10,
+        terminate_prob: float = 0.0,
+        seed: int = 0,
+    ):
         self.obs_dim = check_int("LinearTargetEnv", "obs_dim", obs_dim, 1)
         self.action_dim = check_int("LinearTargetEnv", "action_dim", action_dim, 1)
         self.horizon = check_int("LinearTargetEnv", "horizon", horizon, 1)
         if not 0.0 <= terminate_prob <= 1.0:
-            raise ValueError(f"LinearTargetEnv: terminate_prob must be in [0, 1], got {terminate_prob!r}")
+            raise ValueError(
+                f"LinearTargetEnv: terminate_prob must be in [0, 1], got {terminate_prob!r}"
+            )
         self.terminate_prob = float(terminate_prob)
         self.seed = int(seed)
 
@@ -96,7 +104,9 @@ class LinearTargetEnv(Environment[TargetState, TargetParams]):
         obs = self._sample_obs(key)
         return obs, TargetState(obs, jnp.int32(0))
 
-    def step(self, key: jax.Array, state: TargetState, action: jax.Array, params: TargetParams) -> EnvStep:
+    def step(
+        self, key: jax.Array, state: TargetState, action: jax.Array, params: TargetParams
+    ) -> EnvStep:
         key_obs, key_term = jax.random.split(key)
         reward = self.reward(params, state.obs, action).astype(jnp.float32)
         obs = self._sample_obs(key_obs)
@@ -118,7 +128,11 @@ def uniform_policy(action_space: spaces.Box) -> Policy:
 
 
 def rollout(
-    env: Environment, params, policy: Policy, key: jax.Array, num_steps: int,
+    env: Environment,
+    params,
+    policy: Policy,
+    key: jax.Array,
+    num_steps: int,
     max_episode_steps: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Runs ``policy`` for ``num_steps`` consecutive steps, resetting after each episode.
@@ -154,22 +168,31 @@ def rollout(
             tree_select(done, reset_state, ts.state),
             jnp.where(done, 0, t),
         )
-        row = {"observations": obs, "actions": action, "rewards": ts.reward.astype(jnp.float32),
-               "terminals": ts.terminated, "timeouts": timeout, "next_observations": ts.info["final_obs"]}
+        row = {
+            "observations": obs,
+            "actions": action,
+            "rewards": ts.reward.astype(jnp.float32),
+            "terminals": ts.terminated,
+            "timeouts": timeout,
+            "next_observations": ts.info["final_obs"],
+        }
         return carry, row
 
     @jax.jit
     def run(key):
         key_reset, key_steps = jax.random.split(key)
         obs, state = env.reset(key_reset, params)
-        _, rows = jax.lax.scan(env_step, (obs, state, jnp.int32(0)), jax.random.split(key_steps, num_steps))
+        _, rows = jax.lax.scan(
+            env_step, (obs, state, jnp.int32(0)), jax.random.split(key_steps, num_steps)
+        )
         return rows
 
     return {k: np.asarray(v) for k, v in run(key).items()}
 
 
-def to_d4rl(rows: dict[str, np.ndarray], *, include_next_observations: bool = True,
-            flag_last: bool = True) -> dict[str, np.ndarray]:
+def to_d4rl(
+    rows: dict[str, np.ndarray], *, include_next_observations: bool = True, flag_last: bool = True
+) -> dict[str, np.ndarray]:
     """Rollout rows as a D4RL file's arrays (``observations`` ... ``timeouts``).
 
     Args:
@@ -202,38 +225,68 @@ def to_minari_episodes(rows: dict[str, np.ndarray]) -> list[dict[str, np.ndarray
         truncs = rows["timeouts"][sl].copy()
         if not (rows["terminals"][end] or truncs[-1]):
             truncs[-1] = True
-        episodes.append({
-            "observations": np.concatenate([rows["observations"][sl], rows["next_observations"][end:end + 1]]),
-            "actions": rows["actions"][sl],
-            "rewards": rows["rewards"][sl],
-            "terminations": rows["terminals"][sl],
-            "truncations": truncs,
-        })
+        episodes.append(
+            {
+                "observations": np.concatenate(
+                    [rows["observations"][sl], rows["next_observations"][end : end + 1]]
+                ),
+                "actions": rows["actions"][sl],
+                "rewards": rows["rewards"][sl],
+                "terminations": rows["terminals"][sl],
+                "truncations": truncs,
+            }
+        )
         start = end + 1
     return episodes
 
 
-def write_d4rl_from_env(path: str | os.PathLike, env: Environment, params, policy: Policy,
-                        key: jax.Array, num_steps: int, max_episode_steps: int | None = None,
-                        **to_d4rl_kwargs) -> dict[str, np.ndarray]:
+def write_d4rl_from_env(
+    path: str | os.PathLike,
+    env: Environment,
+    params,
+    policy: Policy,
+    key: jax.Array,
+    num_steps: int,
+    max_episode_steps: int | None = None,
+    **to_d4rl_kwargs,
+) -> dict[str, np.ndarray]:
     """``rollout`` -> ``to_d4rl`` -> ``write_d4rl``; returns the arrays written."""
-    data = to_d4rl(rollout(env, params, policy, key, num_steps, max_episode_steps), **to_d4rl_kwargs)
+    data = to_d4rl(
+        rollout(env, params, policy, key, num_steps, max_episode_steps), **to_d4rl_kwargs
+    )
     write_d4rl(path, data, metadata={"algorithm": "purerl.synthetic"})
     return data
 
 
-def write_minari_from_env(dataset_dir: str | os.PathLike, env: Environment, params, policy: Policy,
-                          key: jax.Array, num_steps: int, dataset_id: str,
-                          max_episode_steps: int | None = None) -> list[dict[str, np.ndarray]]:
+def write_minari_from_env(
+    dataset_dir: str | os.PathLike,
+    env: Environment,
+    params,
+    policy: Policy,
+    key: jax.Array,
+    num_steps: int,
+    dataset_id: str,
+    max_episode_steps: int | None = None,
+) -> list[dict[str, np.ndarray]]:
     """``rollout`` -> ``to_minari_episodes`` -> ``write_minari``; returns the episodes."""
     episodes = to_minari_episodes(rollout(env, params, policy, key, num_steps, max_episode_steps))
-    write_minari(dataset_dir, episodes, env.observation_space(params), env.action_space(params),
-                 dataset_id, extra_metadata={"algorithm_name": "purerl.synthetic"})
+    write_minari(
+        dataset_dir,
+        episodes,
+        env.observation_space(params),
+        env.action_space(params),
+        dataset_id,
+        extra_metadata={"algorithm_name": "purerl.synthetic"},
+    )
     return episodes
 
 
 def known_optimum_dataset(
-    key: jax.Array, num_transitions: int = 1024, obs_dim: int = 2, action_dim: int = 1, seed: int = 0,
+    key: jax.Array,
+    num_transitions: int = 1024,
+    obs_dim: int = 2,
+    action_dim: int = 1,
+    seed: int = 0,
 ) -> tuple[OfflineDataset, LinearTargetEnv, TargetParams]:
     """One-step episodes of ``LinearTargetEnv`` with uniformly random actions.
 
@@ -246,5 +299,23 @@ def known_optimum_dataset(
     """
     env = LinearTargetEnv(obs_dim, action_dim, horizon=1, terminate_prob=1.0, seed=seed)
     params = env.default_params()
-    rows = rollout(env, params, uniform_policy(env.action_space(params)), key, num_transitions)
-    return from_numpy(**rows), env, params
+    policy = uniform_policy(env.action_space(params))
+
+    # Episodes are one step long and independent: a vmap over episodes, cheaper to
+    # compile than rollout's scan, gives the same rows.
+    def one_episode(key_ep):
+        key_reset, key_act, key_step = jax.random.split(key_ep, 3)
+        obs, state = env.reset(key_reset, params)
+        action = policy(key_act, obs)
+        ts = env.step(key_step, state, action, params)
+        return {
+            "observations": obs,
+            "actions": action,
+            "rewards": ts.reward,
+            "next_observations": ts.info["final_obs"],
+            "terminals": ts.terminated,
+            "timeouts": ts.truncated,
+        }
+
+    rows = jax.jit(jax.vmap(one_episode))(jax.random.split(key, num_transitions))
+    return from_numpy(**{k: np.asarray(v) for k, v in rows.items()}), env, params

@@ -38,7 +38,11 @@ def require_keys(source: str, data: Mapping, required: Sequence[str], prefix: st
     for key in required:
         if key not in data:
             present = ", ".join(sorted(data)) or "none"
-            fail(source, prefix + key, f"missing (required: {', '.join(required)}; present: {present})")
+            fail(
+                source,
+                prefix + key,
+                f"missing (required: {', '.join(required)}; present: {present})",
+            )
 
 
 def as_vector(source: str, key: str, array: np.ndarray, n: int) -> np.ndarray:
@@ -51,14 +55,18 @@ def as_vector(source: str, key: str, array: np.ndarray, n: int) -> np.ndarray:
     return array
 
 
-def require_length(source: str, key: str, array: np.ndarray, n: int, of: str = "observations") -> None:
+def require_length(
+    source: str, key: str, array: np.ndarray, n: int, of: str = "observations"
+) -> None:
     """Raises ``DatasetError`` unless ``array`` has ``n`` rows."""
     rows = array.shape[0] if array.ndim else 0
     if rows != n:
         fail(source, key, f"length mismatch: {rows} rows, expected {n} (the length of '{of}')")
 
 
-def require_dim(source: str, key: str, array: np.ndarray, dim: int, spec: DatasetSpec, what: str) -> None:
+def require_dim(
+    source: str, key: str, array: np.ndarray, dim: int, spec: DatasetSpec, what: str
+) -> None:
     """Raises ``DatasetError`` unless ``array`` is ``[rows, dim]``."""
     if array.ndim != 2 or array.shape[1] != dim:
         fail(

@@ -59,7 +59,9 @@ def reference_qlearning(data, max_episode_steps, terminate_on_end=False):
     episode_step, rows, finals = 0, [], []
     for i in range(n - 1):
         done_bool = bool(data["terminals"][i])
-        final_timestep = data["timeouts"][i] if use_timeouts else episode_step == max_episode_steps - 1
+        final_timestep = (
+            data["timeouts"][i] if use_timeouts else episode_step == max_episode_steps - 1
+        )
         if (not terminate_on_end) and final_timestep:
             episode_step = 0
             continue
@@ -201,7 +203,9 @@ def test_no_timeouts_key_falls_back_to_episode_length(tmp_path):
         "rewards": np.arange(n, dtype=np.float32),
         "terminals": np.zeros(n, np.float32),
     }
-    ds = load_d4rl(write_raw(tmp_path / "halfcheetah-random-v0.hdf5", data), "halfcheetah-random-v0")
+    ds = load_d4rl(
+        write_raw(tmp_path / "halfcheetah-random-v0.hdf5", data), "halfcheetah-random-v0"
+    )
     # Rows 999 (time limit) and 1999 (last) are dropped.
     assert ds.size == n - 2
     rewards = np.asarray(ds.rewards)
@@ -252,24 +256,45 @@ def bad_file(tmp_path, mutate):
     [
         (lambda d: d.pop("actions"), r"bad\.hdf5: key 'actions': missing"),
         (lambda d: d.pop("terminals"), r"key 'terminals': missing"),
-        (lambda d: d.update(actions=d["actions"][:-1]),
-         r"key 'actions': length mismatch: 39 rows, expected 40"),
-        (lambda d: d.update(timeouts=d["timeouts"][:-2]),
-         r"key 'timeouts': length mismatch: 38 rows, expected 40"),
-        (lambda d: d["observations"].__setitem__((3, 4), np.nan),
-         r"key 'observations', index 3: non-finite value nan"),
-        (lambda d: d["rewards"].__setitem__(17, np.inf),
-         r"key 'rewards', index 17: non-finite value inf"),
-        (lambda d: d.update(observations=np.zeros((40, 12), np.float32)),
-         r"key 'observations': wrong observation dimension for env 'hopper': expected shape \(rows, 11\), got \(40, 12\)"),
-        (lambda d: d.update(actions=np.zeros((40, 6), np.float32)),
-         r"key 'actions': wrong action dimension for env 'hopper'"),
-        (lambda d: d["actions"].__setitem__((4, 1), 1.5),
-         r"key 'actions', index 4: action 1.5 outside the bounds \[-1.0, 1.0\]"),
-        (lambda d: d.update(terminals=np.full(40, 0.5, np.float32)),
-         r"key 'terminals', index 0: expected 0 or 1"),
-        (lambda d: d["timeouts"].__setitem__(39, False),
-         r"key 'timeouts', index 39: last episode has no end flag"),
+        (
+            lambda d: d.update(actions=d["actions"][:-1]),
+            r"key 'actions': length mismatch: 39 rows, expected 40",
+        ),
+        (
+            lambda d: d.update(timeouts=d["timeouts"][:-2]),
+            r"key 'timeouts': length mismatch: 38 rows, expected 40",
+        ),
+        (
+            lambda d: d["observations"].__setitem__((3, 4), np.nan),
+            r"key 'observations', index 3: non-finite value nan",
+        ),
+        (
+            lambda d: d["rewards"].__setitem__(17, np.inf),
+            r"key 'rewards', index 17: non-finite value inf",
+        ),
+        (
+            lambda d: d.update(observations=np.zeros((40, 12), np.float32)),
+            (
+                r"key 'observations': wrong observation dimension for env 'hopper': "
+                r"expected shape \(rows, 11\), got \(40, 12\)"
+            ),
+        ),
+        (
+            lambda d: d.update(actions=np.zeros((40, 6), np.float32)),
+            r"key 'actions': wrong action dimension for env 'hopper'",
+        ),
+        (
+            lambda d: d["actions"].__setitem__((4, 1), 1.5),
+            r"key 'actions', index 4: action 1.5 outside the bounds \[-1.0, 1.0\]",
+        ),
+        (
+            lambda d: d.update(terminals=np.full(40, 0.5, np.float32)),
+            r"key 'terminals', index 0: expected 0 or 1",
+        ),
+        (
+            lambda d: d["timeouts"].__setitem__(39, False),
+            r"key 'timeouts', index 39: last episode has no end flag",
+        ),
     ],
 )
 def test_bad_file_errors(tmp_path, mutate, message):
@@ -291,14 +316,19 @@ def test_unfinished_last_episode_can_be_allowed(tmp_path):
 def test_no_timeouts_and_no_implied_end_is_an_error(tmp_path):
     def drop(d):
         d.pop("timeouts")
+
     path = bad_file(tmp_path, drop)  # 40 rows, time limit 1000: no end on the last row
-    with pytest.raises(DatasetError, match=r"key 'terminals', index 39: last episode has no end flag.*no 'timeouts' key"):
+    with pytest.raises(
+        DatasetError,
+        match=r"key 'terminals', index 39: last episode has no end flag.*no 'timeouts' key",
+    ):
         load_d4rl(path, "hopper")
 
 
 def test_truncated_hdf5(tmp_path):
     path = write_raw(tmp_path / "cut.hdf5", hopper_rows(n=400))
-    blob = open(path, "rb").read()
+    with open(path, "rb") as f:
+        blob = f.read()
     with open(path, "wb") as f:
         f.write(blob[: len(blob) // 2])
     with pytest.raises(DatasetError, match=r"cut\.hdf5.*truncated or corrupt"):

@@ -10,6 +10,7 @@ import pytest
 from envs_jax.offline import OfflineDataset, from_numpy, sample, sample_steps
 
 N, OBS_DIM, ACT_DIM = 10, 3, 2
+B = 100_000  # one batch size for every test here: one compile of sample, shared
 
 
 @pytest.fixture(scope="module")
@@ -38,9 +39,9 @@ def test_fields(dataset):
 
 
 def test_sample_in_jit_shapes_and_row_consistency(dataset, sample_jit):
-    batch = sample_jit(jax.random.key(0), dataset, 64)
-    assert batch.observations.shape == (64, OBS_DIM) and batch.actions.shape == (64, ACT_DIM)
-    assert batch.rewards.shape == batch.terminals.shape == batch.timeouts.shape == (64,)
+    batch = sample_jit(jax.random.key(0), dataset, B)
+    assert batch.observations.shape == (B, OBS_DIM) and batch.actions.shape == (B, ACT_DIM)
+    assert batch.rewards.shape == batch.terminals.shape == batch.timeouts.shape == (B,)
     assert batch.observations.dtype == jnp.float32 and batch.terminals.dtype == jnp.bool_
     idx = np.asarray(batch.rewards).astype(int)  # every field comes from the same row
     np.testing.assert_array_equal(np.asarray(batch.observations)[:, 0], idx)
@@ -50,16 +51,18 @@ def test_sample_in_jit_shapes_and_row_consistency(dataset, sample_jit):
 
 
 def test_sample_deterministic_per_key(dataset, sample_jit):
-    a = sample_jit(jax.random.key(1), dataset, 32)
-    b = sample_jit(jax.random.key(1), dataset, 32)
-    c = sample_jit(jax.random.key(2), dataset, 32)
+    a = sample_jit(jax.random.key(1), dataset, B)
+    b = sample_jit(jax.random.key(1), dataset, B)
+    c = sample_jit(jax.random.key(2), dataset, B)
     np.testing.assert_array_equal(np.asarray(a.rewards), np.asarray(b.rewards))
     assert not np.array_equal(np.asarray(a.rewards), np.asarray(c.rewards))
 
 
 def test_sample_is_uniform(dataset, sample_jit):
-    draws = 100_000
-    counts = np.bincount(np.asarray(sample_jit(jax.random.key(3), dataset, draws).rewards).astype(int), minlength=N)
+    draws = B
+    counts = np.bincount(
+        np.asarray(sample_jit(jax.random.key(3), dataset, draws).rewards).astype(int), minlength=N
+    )
     expected = draws / N
     # Binomial std sqrt(draws p (1-p)) = 95 per row: 5% (= 500) is over 5 sigma.
     assert np.all(np.abs(counts - expected) < 0.05 * expected), counts

@@ -14,7 +14,14 @@ import numpy as np
 import pytest
 
 from envs_jax import spaces
-from envs_jax.offline import DatasetError, DatasetSpec, Float64CastWarning, load_minari, read_minari, write_minari
+from envs_jax.offline import (
+    DatasetError,
+    DatasetSpec,
+    Float64CastWarning,
+    load_minari,
+    read_minari,
+    write_minari,
+)
 from envs_jax.offline.minari import serialize_box
 
 OBS_DIM, ACT_DIM = 3, 2
@@ -24,7 +31,9 @@ SPEC = DatasetSpec("toy", obs_dim=OBS_DIM, action_dim=ACT_DIM)
 def make_episode(t, start, terminated=True, rng=None):
     """obs[k] = [start + k, ...]: next-observation pairing can be read off column 0."""
     rng = rng or np.random.default_rng(start)
-    obs = np.stack([start + np.arange(t + 1), *rng.normal(size=(OBS_DIM - 1, t + 1))], 1).astype(np.float32)
+    obs = np.stack([start + np.arange(t + 1), *rng.normal(size=(OBS_DIM - 1, t + 1))], 1).astype(
+        np.float32
+    )
     terms, truncs = np.zeros(t, bool), np.zeros(t, bool)
     (terms if terminated else truncs)[-1] = True
     return {
@@ -58,8 +67,12 @@ def write_raw(dataset_dir, episodes, metadata_json=True, dataset_id="toy/test-v0
                     for k, v in value.items():
                         sub.create_dataset(k, data=v)
                 else:
-                    g.create_dataset(key, data=value, chunks=True, maxshape=(None, *np.shape(value)[1:]))
-            g.create_group("infos").create_dataset("success", data=np.zeros(len(ep["rewards"]) + 1, bool))
+                    g.create_dataset(
+                        key, data=value, chunks=True, maxshape=(None, *np.shape(value)[1:])
+                    )
+            g.create_group("infos").create_dataset(
+                "success", data=np.zeros(len(ep["rewards"]) + 1, bool)
+            )
         if not metadata_json:
             f.attrs.update({k: v for k, v in metadata.items() if k != "data_format"})
     if metadata_json:
@@ -68,8 +81,11 @@ def write_raw(dataset_dir, episodes, metadata_json=True, dataset_id="toy/test-v0
 
 
 def test_t_plus_one_observations_become_transitions(tmp_path):
-    episodes = [make_episode(4, 0, terminated=True), make_episode(3, 100, terminated=False),
-                make_episode(5, 200, terminated=True)]
+    episodes = [
+        make_episode(4, 0, terminated=True),
+        make_episode(3, 100, terminated=False),
+        make_episode(5, 200, terminated=True),
+    ]
     path = write_raw(tmp_path / "toy", episodes)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -78,11 +94,17 @@ def test_t_plus_one_observations_become_transitions(tmp_path):
     obs0, next0 = np.asarray(ds.observations)[:, 0], np.asarray(ds.next_observations)[:, 0]
     np.testing.assert_array_equal(obs0, [0, 1, 2, 3, 100, 101, 102, 200, 201, 202, 203, 204])
     np.testing.assert_array_equal(next0, obs0 + 1)  # the T+1-th observation closes each episode
-    np.testing.assert_array_equal(np.asarray(ds.terminals), np.eye(1, 12, 3)[0] + np.eye(1, 12, 11)[0])
+    np.testing.assert_array_equal(
+        np.asarray(ds.terminals), np.eye(1, 12, 3)[0] + np.eye(1, 12, 11)[0]
+    )
     np.testing.assert_array_equal(np.asarray(ds.timeouts), np.eye(1, 12, 6)[0])
     np.testing.assert_array_equal(np.asarray(ds.rewards), obs0)
     # Also accepted: the data dir, or main_data.hdf5 itself.
-    assert load_minari(path / "data", SPEC).size == load_minari(path / "data" / "main_data.hdf5", SPEC).size == 12
+    assert (
+        load_minari(path / "data", SPEC).size
+        == load_minari(path / "data" / "main_data.hdf5", SPEC).size
+        == 12
+    )
 
 
 def test_episodes_are_read_in_numeric_order(tmp_path):
@@ -101,7 +123,11 @@ def test_legacy_metadata_in_hdf5_attributes(tmp_path):
 def test_dict_observations_use_the_observation_member(tmp_path):
     ep = make_episode(3, 0)
     obs = ep["observations"]
-    ep["observations"] = {"observation": obs, "achieved_goal": obs[:, :2], "desired_goal": obs[:, :2]}
+    ep["observations"] = {
+        "observation": obs,
+        "achieved_goal": obs[:, :2],
+        "desired_goal": obs[:, :2],
+    }
     ds = load_minari(write_raw(tmp_path / "toy", [ep], dataset_id="toy/maze-v0"), SPEC)
     np.testing.assert_array_equal(np.asarray(ds.observations), obs[:-1])
 
@@ -112,7 +138,9 @@ def test_antmaze_rewards_remapped_by_dataset_id(tmp_path):
     ep["rewards"] = np.array([0, 0, 1], np.float32)
     path = write_raw(tmp_path / "am", [ep], dataset_id="D4RL/antmaze/umaze-v1")
     np.testing.assert_array_equal(np.asarray(load_minari(path, spec).rewards), [-2, -2, 2])
-    np.testing.assert_array_equal(np.asarray(load_minari(path, spec, remap_antmaze_rewards=False).rewards), [0, 0, 1])
+    np.testing.assert_array_equal(
+        np.asarray(load_minari(path, spec, remap_antmaze_rewards=False).rewards), [0, 0, 1]
+    )
 
 
 def test_float64_cast_with_a_single_notice(tmp_path):
@@ -129,18 +157,37 @@ def test_float64_cast_with_a_single_notice(tmp_path):
 
 def test_writer_round_trip(tmp_path):
     episodes = [make_episode(4, 0), make_episode(2, 50, terminated=False)]
-    data_dir = write_minari(tmp_path / "w", episodes, spaces.Box(-np.inf, np.inf, (OBS_DIM,)),
-                            spaces.Box(-1.0, 1.0, (ACT_DIM,)), "toy/w-v0")
+    data_dir = write_minari(
+        tmp_path / "w",
+        episodes,
+        spaces.Box(-np.inf, np.inf, (OBS_DIM,)),
+        spaces.Box(-1.0, 1.0, (ACT_DIM,)),
+        "toy/w-v0",
+    )
     meta = json.loads((data_dir / "metadata.json").read_text())
     assert (meta["total_episodes"], meta["total_steps"], meta["data_format"]) == (2, 6, "hdf5")
-    assert json.loads(meta["action_space"]) == {"type": "Box", "dtype": "float32", "shape": [ACT_DIM],
-                                                "low": [-1.0, -1.0], "high": [1.0, 1.0]}
+    assert json.loads(meta["action_space"]) == {
+        "type": "Box",
+        "dtype": "float32",
+        "shape": [ACT_DIM],
+        "low": [-1.0, -1.0],
+        "high": [1.0, 1.0],
+    }
     with h5py.File(data_dir / "main_data.hdf5") as f:
-        assert f["episode_1"].attrs["total_steps"] == 2 and f["episode_1/observations"].shape == (3, OBS_DIM)
+        assert f["episode_1"].attrs["total_steps"] == 2 and f["episode_1/observations"].shape == (
+            3,
+            OBS_DIM,
+        )
     _, read = read_minari(tmp_path / "w")
     np.testing.assert_array_equal(read[0]["observations"], episodes[0]["observations"])
     with pytest.raises(FileExistsError):
-        write_minari(tmp_path / "w", episodes, spaces.Box(-1, 1, (OBS_DIM,)), spaces.Box(-1, 1, (ACT_DIM,)), "x")
+        write_minari(
+            tmp_path / "w",
+            episodes,
+            spaces.Box(-1, 1, (OBS_DIM,)),
+            spaces.Box(-1, 1, (ACT_DIM,)),
+            "x",
+        )
 
 
 def _drop(key):
@@ -151,19 +198,34 @@ def _drop(key):
     "mutate, message",
     [
         (_drop("truncations"), r"key 'episode_2/truncations': missing"),
-        (lambda ep: ep.update(observations=ep["observations"][:-1]),  # T rows, not T + 1
-         r"key 'episode_2/observations': length mismatch: 4 rows, expected 5 \(T \+ 1"),
-        (lambda ep: ep.update(actions=ep["actions"][:-1]),
-         r"key 'episode_2/actions': length mismatch: 3 rows, expected 4"),
-        (lambda ep: ep["rewards"].__setitem__(2, np.nan), r"key 'episode_2/rewards', index 2: non-finite value nan"),
-        (lambda ep: ep["observations"].__setitem__((1, 2), -np.inf),
-         r"key 'episode_2/observations', index 1: non-finite value -inf"),
-        (lambda ep: ep.update(actions=np.zeros((4, 5), np.float32)),
-         r"key 'episode_2/actions': wrong action dimension for env 'toy'"),
-        (lambda ep: ep["actions"].__setitem__((3, 0), -1.2),
-         r"key 'episode_2/actions', index 3: action -1.2\d* outside the bounds"),
-        (lambda ep: ep["terminations"].__setitem__(3, False),
-         r"key 'episode_2/terminations', index 3: episode has no end flag"),
+        (
+            lambda ep: ep.update(observations=ep["observations"][:-1]),  # T rows, not T + 1
+            r"key 'episode_2/observations': length mismatch: 4 rows, expected 5 \(T \+ 1",
+        ),
+        (
+            lambda ep: ep.update(actions=ep["actions"][:-1]),
+            r"key 'episode_2/actions': length mismatch: 3 rows, expected 4",
+        ),
+        (
+            lambda ep: ep["rewards"].__setitem__(2, np.nan),
+            r"key 'episode_2/rewards', index 2: non-finite value nan",
+        ),
+        (
+            lambda ep: ep["observations"].__setitem__((1, 2), -np.inf),
+            r"key 'episode_2/observations', index 1: non-finite value -inf",
+        ),
+        (
+            lambda ep: ep.update(actions=np.zeros((4, 5), np.float32)),
+            r"key 'episode_2/actions': wrong action dimension for env 'toy'",
+        ),
+        (
+            lambda ep: ep["actions"].__setitem__((3, 0), -1.2),
+            r"key 'episode_2/actions', index 3: action -1.2\d* outside the bounds",
+        ),
+        (
+            lambda ep: ep["terminations"].__setitem__(3, False),
+            r"key 'episode_2/terminations', index 3: episode has no end flag",
+        ),
     ],
 )
 def test_bad_episode_errors(tmp_path, mutate, message):
@@ -176,13 +238,18 @@ def test_bad_episode_errors(tmp_path, mutate, message):
 
 def test_wrong_observation_dimension_for_named_env(tmp_path):
     path = write_raw(tmp_path / "toy", [make_episode(3, 0)])
-    with pytest.raises(DatasetError, match=r"key 'episode_0/observations': wrong observation dimension for env 'hopper'"):
+    with pytest.raises(
+        DatasetError,
+        match=r"key 'episode_0/observations': wrong observation dimension for env 'hopper'",
+    ):
         load_minari(path, "mujoco/hopper/medium-v0")
 
 
 def test_metadata_count_mismatch(tmp_path):
     path = write_raw(tmp_path / "toy", [make_episode(3, 0)], total_episodes=2)
-    with pytest.raises(DatasetError, match=r"key 'total_episodes': length mismatch: metadata says 2, file holds 1"):
+    with pytest.raises(
+        DatasetError, match=r"key 'total_episodes': length mismatch: metadata says 2, file holds 1"
+    ):
         load_minari(path, SPEC)
 
 

@@ -33,8 +33,12 @@ def test_normalized_score_values(name, ret, expected):
 
 
 def test_normalized_score_arrays_and_jit():
-    np.testing.assert_allclose(normalized_score("antmaze-umaze-v0", np.array([0.0, 0.5, 1.0])), [0, 50, 100])
-    traced = jax.jit(lambda r: normalized_score("hopper-medium-v2", r))(jnp.array([3234.3], jnp.float32))
+    np.testing.assert_allclose(
+        normalized_score("antmaze-umaze-v0", np.array([0.0, 0.5, 1.0])), [0, 50, 100]
+    )
+    traced = jax.jit(lambda r: normalized_score("hopper-medium-v2", r))(
+        jnp.array([3234.3], jnp.float32)
+    )
     assert traced.dtype == jnp.float32 and float(traced[0]) == pytest.approx(100.0, abs=1e-3)
 
 
@@ -45,7 +49,10 @@ def test_family_resolution():
     assert env_family("mujoco/halfcheetah/simple-v0") == "halfcheetah"
     assert spec_for("hopper-medium-v2").obs_dim == 11 and spec_for("hopper").action_dim == 3
     assert (spec_for("halfcheetah").obs_dim, spec_for("walker2d").action_dim) == (17, 6)
-    assert (spec_for("antmaze-large-play-v0").obs_dim, spec_for("antmaze-large-play-v0").action_dim) == (29, 8)
+    assert (
+        spec_for("antmaze-large-play-v0").obs_dim,
+        spec_for("antmaze-large-play-v0").action_dim,
+    ) == (29, 8)
     assert spec_for("antmaze-umaze-v0").max_episode_steps == 700
     assert spec_for("antmaze-medium-play-v0").max_episode_steps == 1000
     for bad in ("pendulum", "antelope-v0", "hopperx"):
