@@ -23,6 +23,8 @@ from envs_jax.offline.dataset import OfflineDataset, from_numpy
 from envs_jax.offline.specs import DatasetSpec, env_family, spec_for
 
 REQUIRED_KEYS = ("observations", "actions", "rewards", "terminals")
+# What load_d4rl reads: infos/* (qpos, qvel: large) and metadata/* are left on disk.
+LOADED_KEYS = (*REQUIRED_KEYS, "timeouts", "next_observations")
 
 
 def antmaze_reward_remap(rewards: np.ndarray) -> np.ndarray:
@@ -34,8 +36,8 @@ def antmaze_reward_remap(rewards: np.ndarray) -> np.ndarray:
     return 4.0 * (rewards - 0.5)
 
 
-def _read_hdf5(path: str) -> dict[str, np.ndarray]:
-    """Every dataset of an HDF5 file, keyed by its full path (``"infos/qpos"``)."""
+def _read_hdf5(path: str, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Datasets of an HDF5 file keyed by full path (``"infos/qpos"``); only ``keys`` if given."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such file")
     try:
@@ -53,7 +55,7 @@ def _read_hdf5(path: str) -> dict[str, np.ndarray]:
             )
         except (OSError, RuntimeError, KeyError) as err:
             raise V.DatasetError(f"{path}: corrupt HDF5 structure: {err}") from err
-        for name in names:
+        for name in names if keys is None else [k for k in names if k in keys]:
             try:
                 data[name] = handle[name][()]
             except (OSError, RuntimeError, KeyError) as err:
@@ -61,14 +63,20 @@ def _read_hdf5(path: str) -> dict[str, np.ndarray]:
     return data
 
 
-def read_d4rl(path: str | os.PathLike) -> dict[str, np.ndarray]:
+def read_d4rl(
+    path: str | os.PathLike, keys: tuple[str, ...] | None = None
+) -> dict[str, np.ndarray]:
     """Raw contents of a D4RL HDF5 file, unvalidated: ``{"observations": ..., "infos/qpos": ...}``.
+
+    Args:
+        path: the ``.hdf5`` file.
+        keys: read only these keys (absent ones are skipped); all if None.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
         DatasetError: if the file is not a readable HDF5 file.
     """
-    return _read_hdf5(os.fspath(path))
+    return _read_hdf5(os.fspath(path), keys)
 
 
 def write_d4rl(
@@ -299,7 +307,7 @@ def load_d4rl(
     source = os.fspath(path)
     spec = env if isinstance(env, DatasetSpec) else spec_for(env)
     data = validate_d4rl(
-        read_d4rl(source),
+        read_d4rl(source, LOADED_KEYS),
         spec,
         source,
         action_atol=action_atol,

@@ -187,8 +187,14 @@ def read_minari_metadata(path: str | os.PathLike) -> dict:
         ) from err
 
 
-def read_minari(path: str | os.PathLike) -> tuple[dict, list[dict[str, np.ndarray]]]:
+def read_minari(
+    path: str | os.PathLike, with_infos: bool = True
+) -> tuple[dict, list[dict[str, np.ndarray]]]:
     """Raw metadata and episodes (in id order), unvalidated.
+
+    Args:
+        path: the dataset dir, its ``data/`` dir, or ``main_data.hdf5``.
+        with_infos: also read each episode's ``infos`` group (else ``{}``).
 
     Returns:
         ``(metadata, episodes)``; each episode holds the arrays of ``EPISODE_KEYS`` present
@@ -230,7 +236,7 @@ def read_minari(path: str | os.PathLike) -> tuple[dict, list[dict[str, np.ndarra
                             )
                         node = node["observation"]
                     ep[key] = node[()]
-                infos = group.get("infos")
+                infos = group.get("infos") if with_infos else None
                 ep["infos"] = (
                     {k: v[()] for k, v in infos.items() if isinstance(v, h5py.Dataset)}
                     if isinstance(infos, h5py.Group)
@@ -298,7 +304,7 @@ def load_minari(
             terminated nor truncated, a metadata count that disagrees with the file, or a
             truncated/corrupt HDF5.
     """
-    metadata, episodes = read_minari(path)
+    metadata, episodes = read_minari(path, with_infos=False)
     source = str(_data_dir(path) / MAIN_FILE)
     if isinstance(env, DatasetSpec):
         spec = env

@@ -150,6 +150,10 @@ def test_load_real_layout_float32(tmp_path):
     data["infos/qvel"] = np.zeros((40, 6), np.float32)
     path = write_raw(tmp_path / "hopper-medium-v2.hdf5", data, {"algorithm": "SAC", "iteration": 3})
     assert "infos/qpos" in read_d4rl(path) and "metadata/algorithm" in read_d4rl(path)
+    assert set(read_d4rl(path, keys=("rewards", "infos/qvel", "absent"))) == {
+        "rewards",
+        "infos/qvel",
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # float32 file: no cast notice
         ds = load_d4rl(path, "hopper-medium-v2")

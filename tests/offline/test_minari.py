@@ -114,6 +114,12 @@ def test_episodes_are_read_in_numeric_order(tmp_path):
     np.testing.assert_array_equal(np.asarray(ds.observations)[::2, 0], 10 * np.arange(12))
 
 
+def test_infos_are_read_on_request(tmp_path):
+    path = write_raw(tmp_path / "toy", [make_episode(3, 0)])
+    assert read_minari(path)[1][0]["infos"]["success"].shape == (4,)  # T + 1 rows
+    assert read_minari(path, with_infos=False)[1][0]["infos"] == {}
+
+
 def test_legacy_metadata_in_hdf5_attributes(tmp_path):
     path = write_raw(tmp_path / "toy", [make_episode(3, 0)], metadata_json=False)
     assert read_minari(path)[0]["total_episodes"] == 1
