@@ -24,6 +24,7 @@ from envs_jax.core import Environment, EnvStep
 from envs_jax.offline.d4rl import write_d4rl
 from envs_jax.offline.dataset import OfflineDataset, from_numpy
 from envs_jax.offline.minari import write_minari
+from envs_jax.offline.specs import DatasetSpec
 from envs_jax.wrappers import tree_select
 
 Policy = Callable[[jax.Array, jax.Array], jax.Array]
@@ -319,3 +320,40 @@ def known_optimum_dataset(
 
     rows = jax.jit(jax.vmap(one_episode))(jax.random.split(key, num_transitions))
     return from_numpy(**{k: np.asarray(v) for k, v in rows.items()}), env, params
+
+
+def shaped_random_d4rl(
+    spec: DatasetSpec, num_rows: int, episode_len: int | None = None, seed: int = 0
+) -> dict[str, np.ndarray]:
+    """D4RL arrays with a real task's shapes and random contents, for speed benchmarks.
+
+    Until the MJX D4RL tasks exist, a benchmark on "hopper-medium-v2" needs data of the
+    right sizes only: ``observations ~ N(0, 1)`` ``[N, spec.obs_dim]``, ``actions`` uniform
+    in the spec's box, ``rewards ~ N(0, 1)``, no terminals, a timeout every
+    ``episode_len`` rows (default ``spec.max_episode_steps``) and on the last row. Built
+    with numpy (1M hopper rows in about a second). Not for learning: there is no dynamics.
+
+    Args:
+        spec: e.g. ``spec_for("hopper-medium-v2")``.
+        num_rows: ``N``.
+        episode_len: rows per episode.
+        seed: numpy seed.
+
+    Returns:
+        ``observations``, ``actions``, ``rewards``, ``terminals``, ``timeouts`` for
+        ``write_d4rl``.
+    """
+    episode_len = episode_len or spec.max_episode_steps
+    rng = np.random.default_rng(seed)
+    timeouts = np.zeros(num_rows, bool)
+    timeouts[episode_len - 1 :: episode_len] = True
+    timeouts[-1] = True
+    return {
+        "observations": rng.standard_normal((num_rows, spec.obs_dim), np.float32),
+        "actions": rng.uniform(
+            spec.action_low, spec.action_high, (num_rows, spec.action_dim)
+        ).astype(np.float32),
+        "rewards": rng.standard_normal(num_rows, np.float32),
+        "terminals": np.zeros(num_rows, bool),
+        "timeouts": timeouts,
+    }

@@ -128,3 +128,13 @@ def test_spec_from_env_rejects_discrete():
     env = BernoulliBandit()
     with pytest.raises(ValueError, match="action_space: expected a 1-D Box"):
         spec_from_env(env, env.default_params())
+
+
+def test_shaped_random_d4rl_loads_as_the_named_task(tmp_path):
+    from envs_jax.offline import spec_for, write_d4rl
+
+    data = S.shaped_random_d4rl(spec_for("hopper-medium-v2"), num_rows=2500)
+    write_d4rl(tmp_path / "hopper-medium-v2.hdf5", data)
+    ds = load_d4rl(tmp_path / "hopper-medium-v2.hdf5", "hopper-medium-v2")
+    assert (ds.obs_dim, ds.action_dim) == (11, 3)
+    assert ds.size == 2500 - 3  # timeouts at rows 999, 1999 and the last row 2499
