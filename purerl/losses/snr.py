@@ -308,9 +308,20 @@ def _ema(old: jax.Array, new: jax.Array, tau: float) -> jax.Array:
     return (1.0 - tau) * old + tau * new
 
 
-def _require_state(value, kwargs: SNRKwargs, field: str) -> None:
-    require(value is not None, f"state.{field}",
-            f"an array from init_state for snr_loss_type={kwargs.snr_loss_type!r}", None)
+def _check_state(state: SNRState, kwargs: SNRKwargs) -> None:
+    """Raise (before any math is traced) if ``state`` lacks a field ``kwargs`` needs."""
+    if kwargs.use_log_space_matrix:
+        needed = ("snr_matrix",)
+    elif kwargs.snr_loss_type in EMA_PAIR_LOSS_TYPES:
+        needed = ("phiT_phi_prime", "phiT_phi")
+    elif kwargs.snr_loss_type == "svd_kamyar_v1_with_kmeans":
+        needed = ("centroids", "counts")
+    else:
+        needed = ()
+    for field in needed:
+        require(getattr(state, field) is not None, f"state.{field}",
+                f"an array from init_state for snr_loss_type={kwargs.snr_loss_type!r}, "
+                f"use_log_space_matrix={kwargs.use_log_space_matrix}", None)
 
 
 def snr_loss_from_features(
@@ -358,13 +369,13 @@ def snr_loss_from_features(
         ValueError: incompatible options, or a state field the loss type needs is missing.
     """
     kwargs.check_compatible()
+    _check_state(state, kwargs)
     tau, loss_type, max_eig = kwargs.snr_matrix_tau, kwargs.snr_loss_type, kwargs.max_eig
     key_power, key_kmeans = jax.random.split(key)
     sg = jax.lax.stop_gradient
     discounted_prime = gamma * discount[:, None] * phi_prime
 
     if kwargs.use_log_space_matrix:
-        _require_state(state.snr_matrix, kwargs, "snr_matrix")
         c_matrix = phi.T @ (discounted_prime - phi)
         matrix = _ema(state.snr_matrix, c_matrix, tau)
         loss, masked = matrix_loss(matrix, loss_type, max_eig, key_power)
@@ -378,7 +389,6 @@ def snr_loss_from_features(
         matrix = phi_prime @ jnp.linalg.pinv(phi.T).T
         loss, masked = top_singular_value_rule(matrix, max_eig, key_power)
     elif loss_type == "svd_kamyar_v1_with_kmeans":
-        _require_state(state.centroids, kwargs, "centroids")
         phi_all = jnp.concatenate([state.centroids, phi], axis=0)
         matrix = ridge_ratio(phi_prime @ phi_all.T, phi_all @ phi_all.T)
         loss, masked = top_singular_value_rule(matrix, max_eig, key_power)
@@ -392,7 +402,6 @@ def snr_loss_from_features(
         matrix = ridge_ratio(phi.T @ discounted_prime, phi.T @ phi)
         loss, masked = full_svd_rule(matrix, max_eig)
     else:  # the EMA-pair losses
-        _require_state(state.phiT_phi, kwargs, "phiT_phi")
         cross = phi.T @ (phi_prime if loss_type == "svd_kamyar_v3" else discounted_prime)
         ema_cross = _ema(state.phiT_phi_prime, cross, tau)
         ema_gram = _ema(state.phiT_phi, phi.T @ phi, tau)
@@ -539,6 +548,7 @@ def snr_loss(
             state field, or mismatched batch shapes.
     """
     kwargs.check_compatible()
+    _check_state(state, kwargs)
     n = batch.obs.shape[0]
     for name, shape, expected in (
             ("batch.action", batch.action.shape[:1], (n,)),
