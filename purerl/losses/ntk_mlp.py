@@ -47,8 +47,8 @@ class NTKCritic(nn.Module):
     """Q(s, a): ``len(hidden_sizes) x [NTKDense, relu] + NTKDense(1)`` on ``concat(obs, action)``.
 
     The output layer is named ``"head"``, so the SNR ``params_kernel`` features (the
-    Jacobian w.r.t. the last layer, ``[h_L(x) * w_std / sqrt(h), b_std]``) are found at
-    ``params["params"]["head"]`` (``purerl.losses.snr.DEFAULT_LAST_LAYER``).
+    Jacobian w.r.t. the last layer, ``[b_std, h_L(x) * w_std / sqrt(h)]`` in flax's leaf
+    order) are found at ``params["params"]["head"]`` (``purerl.losses.snr.DEFAULT_LAST_LAYER``).
 
     Attributes:
         hidden_sizes: hidden widths (original SNR default ``(256, 256, 256)``).

@@ -228,9 +228,9 @@ def test_v1_gradient_flows_only_through_m():
 
 
 def test_v1_below_threshold_is_zero_with_zero_gradient():
-    m = 0.5 * jnp.eye(3)
-    loss, grad = jax.value_and_grad(lambda m: top_singular_value_rule(m, 1.0, KEY)[0])(m)
-    assert float(loss) == 0.0 and float(jnp.abs(grad).max()) == 0.0
+    for m in (0.5 * jnp.eye(3), jnp.zeros((3, 3))):     # a zero M must not give NaN
+        loss, grad = jax.value_and_grad(lambda m: top_singular_value_rule(m, 1.0, KEY)[0])(m)
+        assert float(loss) == 0.0 and float(jnp.abs(grad).max()) == 0.0
 
 
 # ------------------------------------------------------------- loss types on features
