@@ -37,6 +37,7 @@ from purerl.common import logging as lg
 from purerl.common.checkpoint import Checkpointer
 from purerl.common.experiment import run_sweep
 from purerl.common.networks import GRUActorCritic, MLPActorCritic
+from purerl.common.snail import SNAILActorCritic
 from purerl.config import require, require_positive, require_unit_interval
 
 _alias = lambda *names: tyro.conf.arg(aliases=names)
@@ -62,8 +63,10 @@ class Config:
     task: Literal["bandit", "mdp"] = "bandit"
     """Task family: Bernoulli k-armed bandits or random tabular MDPs. Differs: the seed
     defaults to mdp; our no-argument run is the bandit main job."""
-    model_type: Literal["gru", "mlp"] = "gru"
-    """Policy: gru (RL^2) or mlp (feed-forward, no memory: a sanity floor)."""
+    model_type: Literal["gru", "snail", "mlp"] = "gru"
+    """Policy: gru (RL^2), snail (SNAIL: TC blocks + attention over the trial, paper sizes
+    32/16; hidden_size and layer_norm do not apply) or mlp (feed-forward, no memory: a
+    sanity floor)."""
     num_actions: int = 5
     """Actions: arms k of the bandit; |A| of the MDP (spec: 5)."""
     num_states: int = 10
@@ -234,6 +237,9 @@ def build(cfg: Config) -> Setup:
     if cfg.model_type == "gru":
         net = GRUActorCritic(cfg.num_actions, cfg.hidden_size, layer_norm=cfg.layer_norm,
                              non_linearity=cfg.non_linearity)
+    elif cfg.model_type == "snail":
+        net = SNAILActorCritic(cfg.num_actions, context_length=cfg.trial_length,
+                               non_linearity=cfg.non_linearity)
     else:
         net = MLPActorCritic(cfg.num_actions, (cfg.hidden_size, cfg.hidden_size),
                              non_linearity=cfg.non_linearity)
