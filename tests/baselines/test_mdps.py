@@ -30,7 +30,7 @@ def test_statistics_follow_the_observations():
         (1, 1, 2.0, False),   # (0, a=1) -> 1, reward 2.0
     ]
     for t, (s, a, r, d) in enumerate(steps):
-        hidden, action = policy.act(hidden, obs(s, a, r, d), jnp.asarray([t == 0]),
+        hidden, _ = policy.act(hidden, obs(s, a, r, d), jnp.asarray([t == 0]),
                                     jax.random.PRNGKey(t))
         assert hidden.step[0] == [0, 1, 0, 1][t]
     counts = np.zeros((S, A, S))
