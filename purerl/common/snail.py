@@ -18,30 +18,35 @@ the next step needs from the past, so acting one step at a time costs one step o
 not a pass over the whole context:
 
 - each causal conv (kernel 2, dilation d) is ``W_now x_t + W_past x_{t-d}``; the cache
-  keeps ``W_past x_s`` of the last ``d`` steps in a ring buffer ``[N, d, 2F]`` (the
-  projection, not the input: the inputs of late blocks are hundreds wide, the projection
-  is ``2F``);
-- the attention keeps the keys and values of the last ``context_length`` steps
-  ``[N, C, key_size]``, ``[N, C, value_size]`` in a ring buffer;
-- ``clock`` ``[N]`` (steps consumed, modulo a common period of every ring) says which slot
+  keeps ``W_past x_s`` of the last ``d`` steps in a ring of ``d`` rows (the projection,
+  not the input: the inputs of late blocks are hundreds wide, the projection is ``2F``);
+  the rings of all dense blocks of a torso share one buffer ``[N, 2 (2^L - 1), 2F]``;
+- the attention keeps the keys and values of the last ``context_length`` steps in a
+  ring ``[N, C, key_size + value_size]``;
+- ``clock`` ``[N]`` (steps consumed, modulo a common period of every ring) says which row
   holds which step; ``length`` ``[N]`` (steps of the current trial consumed, saturating at
-  ``C``) says which slots belong to the current trial. A reset only sets ``length`` to 0:
-  older slots become unreadable, which empties the context without touching the buffers.
+  ``C``) says which rows belong to the current trial. A reset only sets ``length`` to 0:
+  older rows become unreadable, which empties the context without touching the buffers.
 
 A call over ``T`` steps is one parallel pass (convs over time as matmuls, attention as a
 masked ``[T, C + T]`` score matrix against cache + new keys) and leaves the same cache as
 ``T`` one-step calls. Memory is bounded by ``context_length``: past it the attention sees a
 sliding window of the last ``C`` steps, and the convs need no more than ``2^(L-1) < C``.
 
-Cost per acting step (``python -m purerl.common.snail``; 2-core CPU, jax 0.10.2,
-jit of one ``apply``, N=256, median of a few calls):
+Cost per acting step, N=256 envs (``python -m purerl.common.snail``, ``measure_step_cost``):
+2-core CPU shared with other jobs (load average 3.4-4.6), jax 0.10.2; range of two runs.
+"Recompute" is what a cache-less SNAIL pays at trial position t: a pass over all t + 1
+steps, shown at mid-trial and at the trial's end (its trial average lies between).
 
-============================  =============  ==========================================
-setting                       cached step    recompute whole context (from an empty cache)
-============================  =============  ==========================================
-bandit n=500, k=5 (T=500)     see report     see report
-MDP n=100 (T=1000)            see report     see report
-============================  =============  ==========================================
+==========================  ============  =======================  =====================
+setting                     cached step   recompute, mid-trial     recompute, trial end
+==========================  ============  =======================  =====================
+bandit n=500 k=5 (T=500)    59-102 ms     2.2-3.6 s                4.7-8.1 s
+MDP n=100 (T=1000)          92-107 ms     5.5-7.0 s                14-20 s
+==========================  ============  =======================  =====================
+
+The cache holds 146k floats per env for T=500 and 292k for T=1000 (0.6 / 1.2 MB; 150 /
+300 MB for 256 envs).
 """
 
 from __future__ import annotations
@@ -417,3 +422,73 @@ class SNAILActorCritic(nn.Module):
             length=jnp.zeros((num_envs,), jnp.int32),
             policy=initial_net_cache(c, self.policy_width, num_envs),
             value=initial_net_cache(c, self.value_width, num_envs))
+
+
+def measure_step_cost(num_actions: int, obs_dim: int, context_length: int,
+                      num_envs: int = 256, chunk: int = 32, repeats: int = 3,
+                      scan_steps: int = 8) -> dict:
+    """Seconds per acting step of N envs: cached step vs recomputing the whole context.
+
+    The cached step is one ``apply`` on ``obs [1, N, obs_dim]`` (its cost does not depend
+    on how full the cache is), timed inside a ``lax.scan`` of ``scan_steps`` steps as
+    rollouts and evaluation run it (the cache is then updated in place; a lone jitted call
+    would also copy the whole cache into a fresh output buffer). Without a cache, the step at trial position ``t`` has to run
+    the net over all ``t + 1`` steps of the trial: timed here at the trial's middle
+    (``t + 1 = C / 2``) and end (``t + 1 = C``), over the N envs in chunks of ``chunk``
+    (``lax.map``: same work, bounded memory). Median of ``repeats`` calls after a warm-up
+    (compile) call; params from ``init``, inputs random.
+
+    Returns:
+        dict of seconds: ``cached``, ``recompute_mid``, ``recompute_end``.
+    """
+    import time
+
+    net = SNAILActorCritic(num_actions, context_length)
+    key = jax.random.PRNGKey(0)
+    params = jax.jit(net.init)(key, net.initial_hidden(1), jnp.zeros((1, 1, obs_dim)),
+                               jnp.ones((1, 1), bool))
+    hidden = net.initial_hidden(num_envs)._replace(
+        length=jnp.full((num_envs,), context_length // 2, jnp.int32))
+    obs = jax.random.normal(key, (context_length, num_envs, obs_dim))
+
+    def recompute(params, obs):
+        def last_logits(obs_chunk):  # [L, chunk, obs_dim] -> [chunk, A]
+            reset = jnp.zeros(obs_chunk.shape[:2], bool).at[0].set(True)
+            return net.apply(params, net.initial_hidden(chunk), obs_chunk, reset)[1][-1]
+        chunks = obs.reshape(obs.shape[0], num_envs // chunk, chunk, obs_dim).swapaxes(0, 1)
+        return jax.lax.map(last_logits, chunks)
+
+    def timed(fn, *args):
+        jax.block_until_ready(fn(*args))
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    def cached_steps(params, hidden, obs):  # obs [scan_steps, N, obs_dim]
+        def one_step(hidden, obs_t):
+            hidden, logits, value = net.apply(params, hidden, obs_t[None],
+                                              jnp.zeros((1, num_envs), bool))
+            return hidden, (logits, value)
+        return jax.lax.scan(one_step, hidden, obs)
+
+    recompute = jax.jit(recompute)
+    return {"cached": timed(jax.jit(cached_steps), params, hidden, obs[:scan_steps])
+            / scan_steps,
+            "recompute_mid": timed(recompute, params, obs[:context_length // 2]),
+            "recompute_end": timed(recompute, params, obs)}
+
+
+if __name__ == "__main__":
+    # python -m purerl.common.snail: the cost table of the module docstring.
+    import os
+    for name, args in (("bandit n=500 k=5 (T=500)", (5, 8, 500)),
+                       ("MDP n=100 (T=1000)", (5, 17, 1000))):
+        cost = measure_step_cost(*args)
+        print(f"{name}: N=256, cached step {cost['cached'] * 1e3:.1f} ms; recompute whole "
+              f"context {cost['recompute_mid'] * 1e3:.0f} ms at mid-trial, "
+              f"{cost['recompute_end'] * 1e3:.0f} ms at trial end  "
+              f"({jax.default_backend()}, {os.cpu_count()} cores, jax {jax.__version__})",
+              flush=True)
