@@ -15,6 +15,8 @@ Registered ids (defaults in brackets):
 
 from __future__ import annotations
 
+import purerl  # noqa: F401  (sets the XLA:CPU workaround flags before JAX starts)
+
 import functools
 from collections.abc import Callable
 

@@ -15,6 +15,12 @@ one traced function::
 ``make_train(...)`` wraps both into ``train(key) -> TrainOutput`` so a seed sweep is
 ``jax.jit(jax.vmap(train))(keys)``. Recurrent nets keep their state across rollouts; it
 is reset wherever the previous step ended an episode (for RL^2: a trial).
+
+Hyperparameters come in two kinds (as in rejax): those that fix shapes or control flow
+(``num_envs``, ``num_steps``, ``clip_value`` ...) are static fields of ``PPOConfig``; the
+float ones (``PPOHyperparams``: learning rate, gamma, gae_lambda, clip_eps, coefficients)
+are *traced*: ``init(key, seed_idx, hparams)`` stores them in the ``RunnerState``, so
+``jax.vmap`` runs a grid of them x seeds in one compiled call (``purerl.common.sweep``).
 """
 
 from __future__ import annotations
@@ -99,6 +105,30 @@ class PPOConfig:
         require_positive("reward_scale", self.reward_scale)
 
 
+class PPOHyperparams(NamedTuple):
+    """The traced (float, shape-free) hyperparameters: each a float32 scalar, or ``[B]``
+    under ``jax.vmap``. Field meanings are those of ``PPOConfig``."""
+
+    learning_rate: jax.Array
+    gamma: jax.Array
+    gae_lambda: jax.Array
+    clip_eps: jax.Array
+    vf_coef: jax.Array
+    ent_coef: jax.Array
+    max_grad_norm: jax.Array
+    reward_scale: jax.Array
+    target_kl: jax.Array
+
+
+SWEEPABLE: tuple[str, ...] = PPOHyperparams._fields
+"""Names a hyperparameter sweep may vary without recompiling."""
+
+
+def hyperparams_from(cfg: PPOConfig) -> PPOHyperparams:
+    """``cfg``'s traced hyperparameters as float32 scalars."""
+    return PPOHyperparams(*(jnp.float32(getattr(cfg, f)) for f in SWEEPABLE))
+
+
 class Transition(NamedTuple):
     """One rollout step, stacked to ``[T, N, ...]`` by the scan."""
 
@@ -124,7 +154,8 @@ class RunnerState(NamedTuple):
     hidden: Any             # [N, H] recurrent state before obs (or a pytree, env axis first)
     key: jax.Array          # PRNG key (raw uint32[2])
     update_idx: jax.Array   # int32 scalar, updates done so far
-    seed_idx: jax.Array     # int32 scalar, which seed of a sweep (progress lines)
+    seed_idx: jax.Array     # int32 scalar, which run of a sweep (run 0 prints progress)
+    hparams: PPOHyperparams  # traced hyperparameters of this run
 
 
 class EpochCarry(NamedTuple):
@@ -141,7 +172,8 @@ class TrainOutput(NamedTuple):
 
 
 class TrainParts(NamedTuple):
-    """``init(key, seed_idx) -> RunnerState``; ``run_updates(state, n) -> (state, metrics [n])``.
+    """``init(key, seed_idx, hparams=None) -> RunnerState``;
+    ``run_updates(state, n) -> (state, metrics [n])``.
 
     ``n`` is static: compile ``run_updates`` once per segment length and reuse it.
     """
@@ -151,7 +183,7 @@ class TrainParts(NamedTuple):
 
 
 def ppo_loss(params, apply_fn, batch: Transition, hidden0, advantages, targets,
-             clip_eps, cfg: PPOConfig):
+             clip_eps, vf_coef, ent_coef, clip_value: bool = True):
     """Clipped-surrogate PPO loss on one minibatch of whole sequences.
 
     Args:
@@ -160,7 +192,9 @@ def ppo_loss(params, apply_fn, batch: Transition, hidden0, advantages, targets,
         batch: ``Transition`` with leaves ``[T, M, ...]``.
         hidden0: ``[M, H]`` recurrent state before ``batch.obs[0]``.
         advantages, targets: ``[T, M]`` from GAE.
-        clip_eps: current clip range (may be annealed).
+        clip_eps: current clip range (may be annealed); float or traced scalar.
+        vf_coef, ent_coef: value and entropy coefficients (float or traced scalar).
+        clip_value: use the clipped value loss (static).
 
     Returns:
         ``(loss, aux)`` with aux = dict of pg_loss, vf_loss, entropy, approx_kl, clip_frac.
@@ -176,12 +210,12 @@ def ppo_loss(params, apply_fn, batch: Transition, hidden0, advantages, targets,
     adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     pg_loss = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()
     vf_err = jnp.square(value - targets)
-    if cfg.clip_value:
+    if clip_value:
         value_clipped = batch.value + jnp.clip(value - batch.value, -clip_eps, clip_eps)
         vf_err = jnp.maximum(vf_err, jnp.square(value_clipped - targets))
     vf_loss = 0.5 * vf_err.mean()
     entropy = dist.entropy().mean()
-    loss = pg_loss + cfg.vf_coef * vf_loss - cfg.ent_coef * entropy
+    loss = pg_loss + vf_coef * vf_loss - ent_coef * entropy
     aux = {
         "pg_loss": pg_loss,
         "vf_loss": vf_loss,
@@ -210,25 +244,35 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
     """
     n_envs, n_steps = cfg.num_envs, cfg.num_steps
 
-    def make_tx(learning_rate):
-        return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm),
+    def make_tx(learning_rate, max_grad_norm):
+        return optax.chain(optax.clip_by_global_norm(max_grad_norm),
                            optax.adam(learning_rate, eps=1e-5))
 
     # Built once: its functions are static metadata of TrainState, so a TrainState made
     # by another ``init`` call must carry the very same objects to hit the compile cache.
-    # inject_hyperparams keeps the learning rate in the optimiser state, so annealing is
-    # a function of the update counter and survives checkpoint/resume.
-    tx = optax.inject_hyperparams(make_tx)(learning_rate=cfg.learning_rate)
+    # inject_hyperparams keeps the learning rate and the clip norm in the optimiser STATE:
+    # they can be traced (swept under vmap), annealing is a function of the update
+    # counter, and both survive checkpoint/resume.
+    tx = optax.inject_hyperparams(make_tx)(learning_rate=cfg.learning_rate,
+                                           max_grad_norm=cfg.max_grad_norm)
 
-    def init(key: jax.Array, seed_idx: jax.Array | int = 0) -> RunnerState:
+    def init(key: jax.Array, seed_idx: jax.Array | int = 0,
+             hparams: PPOHyperparams | None = None) -> RunnerState:
+        hp = hyperparams_from(cfg) if hparams is None else PPOHyperparams(
+            *(jnp.asarray(v, jnp.float32) for v in hparams))
         key, key_net, key_env = jax.random.split(key, 3)
         obs, env_state = env.reset(key_env, env_params)
         hidden = net.initial_hidden(n_envs)
         reset = jnp.ones((n_envs,), bool)
         params = net.init(key_net, hidden, obs[None], reset[None])
         train_state = TrainState.create(apply_fn=net.apply, params=params, tx=tx)
+        opt_state = train_state.opt_state
+        opt_state = opt_state._replace(hyperparams={
+            **opt_state.hyperparams, "learning_rate": hp.learning_rate,
+            "max_grad_norm": hp.max_grad_norm})
+        train_state = train_state.replace(opt_state=opt_state)
         return RunnerState(train_state, env_state, obs, reset, hidden, key,
-                           jnp.zeros((), jnp.int32), jnp.asarray(seed_idx, jnp.int32))
+                           jnp.zeros((), jnp.int32), jnp.asarray(seed_idx, jnp.int32), hp)
 
     def env_step(r: RunnerState, _) -> tuple[RunnerState, Transition]:
         params = r.train_state.params
@@ -248,18 +292,19 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
                           key=key), transition
 
     def update_step(r: RunnerState, _) -> tuple[RunnerState, dict]:
+        hp = r.hparams
         frac = 1.0 - r.update_idx.astype(jnp.float32) / cfg.num_updates
         train_state = r.train_state
         if cfg.anneal_lr:
             opt_state = train_state.opt_state
-            hyper = {**opt_state.hyperparams, "learning_rate": cfg.learning_rate * frac}
+            hyper = {**opt_state.hyperparams, "learning_rate": hp.learning_rate * frac}
             train_state = train_state.replace(opt_state=opt_state._replace(hyperparams=hyper))
-        clip_eps = cfg.clip_eps * frac if cfg.anneal_clip else jnp.float32(cfg.clip_eps)
+        clip_eps = hp.clip_eps * frac if cfg.anneal_clip else hp.clip_eps
 
         hidden0 = r.hidden
         r, traj = jax.lax.scan(env_step, r, length=n_steps)
-        adv, targets = gae(traj.reward * cfg.reward_scale, traj.value, traj.next_value,
-                           traj.terminated, traj.done, cfg.gamma, cfg.gae_lambda)
+        adv, targets = gae(traj.reward * hp.reward_scale, traj.value, traj.next_value,
+                           traj.terminated, traj.done, hp.gamma, hp.gae_lambda)
         batch = traj._replace(info={})
 
         def update_minibatch(ts: TrainState, idx):
@@ -268,7 +313,8 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
             # hidden may be a pytree (e.g. SNAIL's context cache), env axis first.
             hidden_mb = jax.tree.map(lambda h: h[idx], hidden0)
             (_, aux), grads = grad_fn(ts.params, net.apply, jax.tree.map(take, batch),
-                                      hidden_mb, take(adv), take(targets), clip_eps, cfg)
+                                      hidden_mb, take(adv), take(targets), clip_eps,
+                                      hp.vf_coef, hp.ent_coef, cfg.clip_value)
             return ts.apply_gradients(grads=grads), aux
 
         def update_epoch(c: EpochCarry, _) -> tuple[EpochCarry, dict]:
@@ -282,8 +328,8 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
                                        c.train_state, new_state)
             ran = ~c.stopped
             stopped = c.stopped
-            if cfg.target_kl > 0:
-                stopped = stopped | (aux["approx_kl"] > 1.5 * cfg.target_kl)
+            # target_kl is traced (sweepable), so the test is always compiled; 0 disables.
+            stopped = stopped | ((hp.target_kl > 0) & (aux["approx_kl"] > 1.5 * hp.target_kl))
             aux = jax.tree.map(lambda v: jnp.where(ran, v, 0.0), aux)
             aux["epochs_run"] = ran.astype(jnp.float32)
             return EpochCarry(train_state, stopped, key), aux
@@ -325,8 +371,10 @@ def make_train(cfg: PPOConfig, env: Environment, env_params: Any, net
     """
     parts = make_train_parts(cfg, env, env_params, net)
 
-    def train(key: jax.Array, seed_idx: jax.Array | int = 0) -> TrainOutput:
-        state, metrics = parts.run_updates(parts.init(key, seed_idx), cfg.num_updates)
+    def train(key: jax.Array, seed_idx: jax.Array | int = 0,
+              hparams: PPOHyperparams | None = None) -> TrainOutput:
+        state, metrics = parts.run_updates(parts.init(key, seed_idx, hparams),
+                                           cfg.num_updates)
         return TrainOutput(state, metrics)
 
     return train
@@ -339,6 +387,6 @@ def _print_progress(seed_idx, update_idx, metrics, num_updates, log_every):
         return
     count = float(metrics["episode_count"])
     mean_ret = float(metrics["episode_return_sum"]) / max(count, 1.0)
-    print(f"  [seed 0] update {update_idx:>6d}/{num_updates}  env_steps {float(metrics['env_steps']):>11,.0f}"
+    print(f"  [run 0] update {update_idx:>6d}/{num_updates}  env_steps {float(metrics['env_steps']):>11,.0f}"
           f"  return {mean_ret:8.3f}  entropy {float(metrics['entropy']):.3f}"
           f"  kl {float(metrics['approx_kl']):.4f}", flush=True)

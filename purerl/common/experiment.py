@@ -4,6 +4,11 @@ A long run is ``num_updates / segment_updates`` calls of ONE compiled function
 (``jax.jit(jax.vmap(run_updates))``); after each call the full training state of every seed
 is checkpointed atomically, so a killed run resumes from its last complete segment and ends
 with exactly the params an uninterrupted run would have (same compiled code, same state).
+
+The vmapped axis holds *runs*: ``num_seeds`` seeds, or a hyperparameter grid x seeds
+(``hparams`` given, see ``purerl.common.sweep``). With several devices the run axis is
+sharded over them with ``jax.sharding`` (one SPMD program; no hand-written pmap/collectives):
+each device trains its share of the runs, and the results equal a one-device run.
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from purerl.common.checkpoint import Checkpointer
 
@@ -37,11 +45,18 @@ def run_sweep(
     checkpointer: Checkpointer | None = None,
     resume: bool = False,
     on_segment: Callable[[int, dict], None] | None = None,
+    hparams: Any | None = None,
+    devices: list | None = None,
 ) -> SweepResult:
-    """Train ``num_seeds`` seeds in lock-step, ``segment_updates`` updates per compiled call.
+    """Train B runs in lock-step, ``segment_updates`` updates per compiled call.
+
+    B = ``num_seeds`` without ``hparams``; with a grid of G points it is G * S, ordered
+    grid-major (run ``g * S + s`` is point g, seed s), and seed s starts from the same key
+    at every grid point, so each point reproduces the single run with that seed.
 
     Args:
-        init: ``(key, seed_idx) -> state`` for one seed.
+        init: ``(key, run_idx) -> state`` for one run, or ``(key, run_idx, hparams)``
+            when ``hparams`` is given. Run 0 is the one that prints progress.
         run_updates: ``(state, n) -> (state, metrics [n])`` for one seed.
         seed: base seed; seed ``i`` trains from ``jax.random.split(PRNGKey(seed), S)[i]``.
         num_seeds: S, seeds vmapped in one call.
@@ -50,9 +65,12 @@ def run_sweep(
         checkpointer: where to save after each segment (None: no checkpoints).
         resume: continue from ``checkpointer.latest_step()`` if there is one.
         on_segment: host callback ``(updates_done, segment_metrics)`` after each segment.
+        hparams: optional pytree of ``[G]`` arrays, one entry per grid point.
+        devices: devices to shard the run axis over (default: all of ``jax.devices()``;
+            a single device when B does not split evenly, with a warning).
 
     Returns:
-        ``SweepResult`` with metrics as numpy ``[S, num_updates]``.
+        ``SweepResult`` with metrics as numpy ``[B, num_updates]``.
 
     Raises:
         ValueError: ``num_updates`` is not a multiple of ``segment_updates``.
@@ -60,13 +78,18 @@ def run_sweep(
     if num_updates % segment_updates:
         raise ValueError(f"segment_updates: expected a divisor of num_updates={num_updates}, "
                          f"got {segment_updates}")
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
-    seed_idx = jnp.arange(num_seeds)
+    args = run_inputs(seed, num_seeds, hparams)
+    batch = jax.tree.leaves(args)[0].shape[0]
+    sharding = run_sharding(batch, devices)
+    args = jax.device_put(args, sharding)
+    vinit = jax.vmap(init)
 
     t0 = time.perf_counter()
-    init_fn = jax.jit(jax.vmap(init)).lower(keys, seed_idx).compile()
-    abstract = jax.eval_shape(jax.vmap(init), keys, seed_idx)
-    segment_fn = jax.jit(jax.vmap(lambda s: run_updates(s, segment_updates))
+    init_fn = jax.jit(vinit, in_shardings=sharding, out_shardings=sharding
+                      ).lower(*args).compile()
+    abstract = jax.eval_shape(vinit, *args)
+    segment_fn = jax.jit(jax.vmap(lambda s: run_updates(s, segment_updates)),
+                         in_shardings=sharding, out_shardings=sharding
                          ).lower(abstract).compile()
     compile_s = time.perf_counter() - t0
 
@@ -75,10 +98,11 @@ def run_sweep(
     latest = checkpointer.latest_step() if (checkpointer and resume) else None
     if latest is not None:
         state, saved = checkpointer.restore(latest, abstract)
+        state = jax.device_put(state, sharding)
         done = latest
         history = [saved] if saved else []
     else:
-        state = init_fn(keys, seed_idx)
+        state = init_fn(*args)
     resumed_from = done
 
     while done < num_updates:
@@ -93,6 +117,33 @@ def run_sweep(
     jax.block_until_ready(state)
     run_s = time.perf_counter() - t0
     return SweepResult(state, _concat(history), compile_s, run_s, resumed_from)
+
+
+def run_inputs(seed: int, num_seeds: int, hparams: Any | None = None) -> tuple:
+    """The vmapped inputs of ``init``: ``(keys [B, 2], run_idx [B])`` (+ ``hparams [B]``).
+
+    Seed s uses ``jax.random.split(PRNGKey(seed), num_seeds)[s]`` at every grid point.
+    """
+    keys = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
+    if hparams is None:
+        return keys, jnp.arange(num_seeds)
+    points = jax.tree.leaves(hparams)[0].shape[0]
+    keys = jnp.tile(keys, (points, 1))
+    hparams = jax.tree.map(lambda v: jnp.repeat(jnp.asarray(v), num_seeds, axis=0), hparams)
+    return keys, jnp.arange(points * num_seeds), hparams
+
+
+def run_sharding(batch: int, devices: list | None = None) -> NamedSharding:
+    """Shard the leading run axis of every leaf over ``devices`` (a 1-D mesh "runs").
+
+    Falls back to the first device (with a warning) when ``batch`` does not divide evenly.
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    if batch % len(devices):
+        warnings.warn(f"{batch} runs do not split evenly over {len(devices)} devices; "
+                      f"running on {devices[0]} only", stacklevel=3)
+        devices = devices[:1]
+    return NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
 
 
 def _concat(history: list[dict]) -> dict:

@@ -32,7 +32,7 @@ def test_ppo_loss_hand_computed():
     adv = jnp.array([[1.0, -1.0]])  # normalised: (+1, -1) / std(=1) -> (+1, -1)
     targets = jnp.array([[2.0, 2.0]])
     loss, aux = ppo.ppo_loss(params, FixedNet.apply, batch, jnp.zeros((2, 1)), adv, targets,
-                             0.2, cfg)
+                             0.2, cfg.vf_coef, cfg.ent_coef, cfg.clip_value)
     # ratios: a=0: 0.8/0.5 = 1.6 (A>0 -> clipped at 1.2); a=1: 0.2/0.5 = 0.4 (A<0 -> clipped
     # at 0.8 gives -0.8, min(-0.4, -0.8) = -0.8). pg = -mean(1.2, -0.8) = -0.2.
     assert float(aux["pg_loss"]) == pytest.approx(-0.2, abs=1e-5)
@@ -44,7 +44,7 @@ def test_ppo_loss_hand_computed():
     assert float(loss) == pytest.approx(-0.2 + 0.5 * 1.62 - 0.1 * ent, abs=1e-5)
     # Unclipped value loss: 0.5 * mean(1, 1).
     _, aux = ppo.ppo_loss(params, FixedNet.apply, batch, jnp.zeros((2, 1)), adv, targets, 0.2,
-                          ppo.PPOConfig(num_envs=2, num_minibatches=1, clip_value=False))
+                          0.5, 0.0, clip_value=False)
     assert float(aux["vf_loss"]) == pytest.approx(0.5, abs=1e-5)
 
 
