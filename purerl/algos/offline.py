@@ -483,5 +483,10 @@ def main(argv: list[str] | None = None, default_algorithm: str = "cql") -> dict:
         raise
 
 
+def cli() -> None:
+    """Console-script entry (``purerl-offline``); returns nothing, so no summary is echoed."""
+    main()
+
+
 if __name__ == "__main__":
     main(sys.argv[1:])
