@@ -10,7 +10,9 @@ module name changed (``jrl.localized.runner`` -> ``purerl.algos.offline``)::
         --gin_bindings='cql.config.CQLConfig.num_sgd_steps_per_step=200' ...
 
 plus ``--dataset_path`` (nothing can be downloaded here: a local D4RL ``.hdf5`` file or a
-Minari dataset directory). ``--gin_bindings`` may repeat; each binds a field of
+Minari dataset directory); without it a D4RL task's file is looked up where D4RL caches
+downloads (``$D4RL_DATASET_DIR``, default ``~/.d4rl/datasets``), so the seed commands run
+verbatim once the file is there. ``--gin_bindings`` may repeat; each binds a field of
 ``cql.config.CQLConfig`` (``purerl.algos.cql.CQLConfig``), ``snr.config.SNRConfig``
 (``purerl.algos.snr_ac.SNRConfig``) or ``snr.config.SNRKwargs``
 (``purerl.losses.snr.SNRKwargs``) to a Python literal. ``snr.config.SNRKwargs`` bindings
@@ -297,17 +299,38 @@ def resolve_env(args: OfflineArgs) -> tuple[Any, Any, str]:
                         f"{args.task_name!r} (tried {tried}); training WITHOUT evaluation")
 
 
+def default_dataset_path(task_name: str) -> tuple[str | None, list[str]]:
+    """Find a D4RL file for ``task_name`` where D4RL itself caches downloads.
+
+    Looks in ``$D4RL_DATASET_DIR`` (default ``~/.d4rl/datasets``) for ``<task_name>.hdf5``
+    and D4RL's URL basename style ``hopper_medium-v2.hdf5`` (first ``-`` -> ``_``), so the
+    seed READMEs' commands work unchanged once the file is there.
+
+    Returns:
+        ``(path or None, candidate paths tried)``.
+    """
+    root = os.environ.get("D4RL_DATASET_DIR", os.path.expanduser("~/.d4rl/datasets"))
+    names = dict.fromkeys([task_name, task_name.replace("-", "_", 1)])
+    tried = [os.path.join(root, f"{name}.hdf5") for name in names]
+    return next((p for p in tried if os.path.exists(p)), None), tried
+
+
 def load_dataset(args: OfflineArgs, env, env_params):
     """Load ``--dataset_path`` (D4RL file or Minari dir) for the task.
 
+    Without ``--dataset_path`` a D4RL task's file is looked up in D4RL's cache
+    (``default_dataset_path``).
+
     Raises:
-        ValueError: no ``--dataset_path``.
+        ValueError: no ``--dataset_path`` and nothing in the D4RL cache.
         FileNotFoundError / DatasetError: from the loaders (naming file, key and index).
     """
-    require(args.dataset_path is not None, "dataset_path",
-            "a local D4RL .hdf5 file or Minari dataset dir (nothing can be downloaded here)",
-            None)
-    path = args.dataset_path
+    path, tried = args.dataset_path, []
+    if path is None and args.task_class == "d4rl":
+        path, tried = default_dataset_path(args.task_name)
+    require(path is not None, "dataset_path",
+            "a local D4RL .hdf5 file or Minari dataset dir (nothing can be downloaded here)"
+            + (f"; none found at {tried}" if tried else ""), None)
     if args.task_class == "synthetic":
         spec = spec_from_env(env, env_params, name=args.task_name,
                              max_episode_steps=env.horizon)

@@ -246,8 +246,17 @@ def test_config_validation():
         dataclasses.replace(cql.CQLConfig(), snr_alpha=1.0).learner_config(256)
     with pytest.raises(ValueError, match="num_bc_iters: expected an int >= 0"):
         LearnerConfig(num_bc_iters=-1)
-    with pytest.raises(ValueError, match="dataset_path: expected a local D4RL"):
+
+
+def test_dataset_path_defaults_to_the_d4rl_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("D4RL_DATASET_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="dataset_path: expected a local D4RL.*none found"):
         offline.run(offline.parse_args(["--batch_size", "64"]))
+    # D4RL names its cached files by URL basename: hopper_medium-v2.hdf5.
+    (tmp_path / "hopper_medium-v2.hdf5").write_bytes(b"")
+    path, tried = offline.default_dataset_path("hopper-medium-v2")
+    assert path == str(tmp_path / "hopper_medium-v2.hdf5")
+    assert tried[0] == str(tmp_path / "hopper-medium-v2.hdf5")
 
 
 # ------------------------------------------------------------------------- learning
@@ -285,6 +294,7 @@ def test_cql_recovers_the_optimal_action():
 # ------------------------------------------------------------------------------- CLI
 
 
+@pytest.mark.slow
 def test_cli_smoke_run_with_in_loop_evaluation(tmp_path, capsys):
     env = LinearTargetEnv(obs_dim=2, action_dim=1, horizon=3)
     params = env.default_params()

@@ -50,16 +50,20 @@ def leaves_close(a, b):
                for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
-@pytest.fixture(scope="module")
-def two_steps():
-    """Two SGD steps (BC, then RL) of the SNR agent with snr_alpha=10 on the policy and on
-    the critic, from the same initial params, keys and batches (two compiles only: each
-    run is the other's SNR-free reference for the network the SNR term does not touch)."""
-    dataset, _, _ = known_optimum_dataset(jax.random.PRNGKey(0), 64, obs_dim=2, action_dim=1)
-    batches = sample_steps(jax.random.PRNGKey(1), dataset, 2, 12)
-    out = {}
-    for name, cfg in (("policy", tiny_cfg(10.0)), ("critic", tiny_cfg(10.0, "critic"))):
-        learner = make_learner(cfg, 2, 1)
+_RUNS = {}
+
+
+def two_steps(applied_to: str):
+    """Two SGD steps (BC, then RL) of the SNR agent with snr_alpha=10 on ``applied_to``, from
+    the same initial params, keys and batches for every variant (memoised: one compile each).
+
+    Returns ``(learner, [state0, state1, state2], [metrics0, metrics1])``.
+    """
+    if applied_to not in _RUNS:
+        dataset, _, _ = known_optimum_dataset(jax.random.PRNGKey(0), 64, obs_dim=2,
+                                              action_dim=1)
+        batches = sample_steps(jax.random.PRNGKey(1), dataset, 2, 12)
+        learner = make_learner(tiny_cfg(10.0, applied_to), 2, 1)
         state = jax.jit(learner.init)(jax.random.PRNGKey(2))
         step = jax.jit(learner.sgd_step)
         states, metrics = [state], []
@@ -67,12 +71,12 @@ def two_steps():
             state, m = step(state, jax.tree.map(lambda x, i=i: x[i], batches))
             states.append(state)
             metrics.append(m)
-        out[name] = (learner, states, metrics)
-    return out
+        _RUNS[applied_to] = (learner, states, metrics)
+    return _RUNS[applied_to]
 
 
-def test_snr_agent_uses_an_ntk_critic_without_target(two_steps):
-    learner, states, metrics = two_steps["policy"]
+def test_snr_agent_uses_an_ntk_critic_without_target():
+    learner, states, metrics = two_steps("policy")
     assert isinstance(learner.critic_apply_one.__self__, NTKCritic)
     assert states[0].target_critic_params is None
     head = states[0].critic.params["params"]["head"]
@@ -83,32 +87,36 @@ def test_snr_agent_uses_an_ntk_critic_without_target(two_steps):
         assert "cql_term" not in m
 
 
-def test_snr_term_changes_the_update_only_after_bc(two_steps):
-    _, pol, pol_m = two_steps["policy"]
-    _, cri, cri_m = two_steps["critic"]
-    # Step 0 is in the BC phase: SNR is gated off, both runs update identically.
+def test_snr_term_on_the_policy_is_gated_by_the_bc_phase():
+    _, _, (m0, m1) = two_steps("policy")
+    # Step 0 is in the BC phase: the SNR term is not added (use_snr_in_bc_iters=False).
+    assert float(m0["in_bc"]) == 1.0 and float(m0["snr_loss"]) > 0.0
+    np.testing.assert_allclose(float(m0["actor_loss"]), float(m0["bc_loss"]), rtol=1e-6)
+    # Step 1: active and above its threshold (top singular value > 1); svd_kamyar_v1's
+    # loss is that singular value, added to the RL actor loss with weight snr_alpha = 10.
+    sigma = float(m1["snr_top_singular_value"])
+    assert float(m1["in_bc"]) == 0.0 and sigma > 1.0
+    np.testing.assert_allclose(float(m1["snr_loss"]), sigma, rtol=1e-5)
+    np.testing.assert_allclose(float(m1["actor_loss"]),
+                               float(m1["rl_actor_loss"]) + 10.0 * sigma, rtol=1e-5)
+    np.testing.assert_allclose(float(m1["critic_loss"]), float(m1["q_loss"]), rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_snr_term_changes_the_update_of_the_network_it_is_applied_to():
+    _, pol, _ = two_steps("policy")
+    _, cri, cri_m = two_steps("critic")
+    # Step 0 (BC): SNR gated off, both runs update identically.
     assert leaves_close(pol[1].actor.params, cri[1].actor.params)
     assert leaves_close(pol[1].critic.params, cri[1].critic.params)
-    np.testing.assert_allclose(float(pol_m[0]["actor_loss"]), float(pol_m[0]["bc_loss"]))
-    np.testing.assert_allclose(float(cri_m[0]["critic_loss"]), float(cri_m[0]["q_loss"]))
-    # Step 1: the SNR loss is active and above its threshold (top singular value > 1);
-    # svd_kamyar_v1's loss is that singular value.
-    for m in (pol_m[1], cri_m[1]):
-        sigma = float(m["snr_top_singular_value"])
-        assert sigma > 1.0
-        np.testing.assert_allclose(float(m["snr_loss"]), sigma, rtol=1e-5)
-    # On the policy: actor loss = RL loss + snr_alpha * SNR; critic loss has no SNR term.
-    np.testing.assert_allclose(float(pol_m[1]["actor_loss"]),
-                               float(pol_m[1]["rl_actor_loss"])
-                               + 10.0 * float(pol_m[1]["snr_loss"]), rtol=1e-5)
-    np.testing.assert_allclose(float(pol_m[1]["critic_loss"]), float(pol_m[1]["q_loss"]))
-    # On the critic: the reverse.
+    # Step 1 on the critic: critic loss = q_loss + 10 * SNR; actor loss has no SNR term.
+    assert float(cri_m[1]["snr_top_singular_value"]) > 1.0
     np.testing.assert_allclose(float(cri_m[1]["critic_loss"]),
                                float(cri_m[1]["q_loss"]) + 10.0 * float(cri_m[1]["snr_loss"]),
                                rtol=1e-5)
     np.testing.assert_allclose(float(cri_m[1]["actor_loss"]), float(cri_m[1]["rl_actor_loss"]))
-    # The term changes the update of the network it is applied to: the policy run's actor
-    # differs from the critic run's (SNR-free) actor, and vice versa for the critics.
+    # Each run is the other's SNR-free reference for the network SNR does not touch: the
+    # policy run's actor differs from the critic run's (SNR-free) actor, and vice versa.
     assert not leaves_close(pol[2].actor.params, cri[2].actor.params)
     assert not leaves_close(pol[2].critic.params, cri[2].critic.params)
 
