@@ -26,6 +26,7 @@ are *traced*: ``init(key, seed_idx, hparams)`` stores them in the ``RunnerState`
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -282,8 +283,7 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
     # those nets bootstrap inside the step.
     batched_bootstrap = isinstance(net.initial_hidden(1), jax.Array)
 
-    def env_step(r: RunnerState, _):
-        params = r.train_state.params
+    def env_step(params, r: RunnerState, _):
         key, key_act, key_step = jax.random.split(r.key, 3)
         hidden, logits, value = net.apply(params, r.hidden, r.obs[None], r.reset[None])
         dist = distrax.Categorical(logits=logits[0])
@@ -306,7 +306,13 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
         return net.apply(params, hidden, obs, jnp.zeros(obs.shape[:2], bool))[2]
 
     def rollout(r: RunnerState) -> tuple[RunnerState, Transition]:
-        r, (traj, extra) = jax.lax.scan(env_step, r, length=n_steps)
+        # The params are a loop constant of the rollout, not part of its scan carry: a
+        # carried train state got copied at every env step under vmap (copy insertion),
+        # which made vmapped seeds slower per step than one seed.
+        params, small = r.train_state.params, r._replace(train_state=None)
+        small, (traj, extra) = jax.lax.scan(functools.partial(env_step, params), small,
+                                            length=n_steps)
+        r = small._replace(train_state=r.train_state)
         if batched_bootstrap:
             final_obs, hidden = extra                        # [T, N, ...] each
             flat = lambda x: x.reshape(n_steps * n_envs, *x.shape[2:])  # noqa: E731
