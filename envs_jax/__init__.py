@@ -8,6 +8,10 @@ Registered ids (defaults in brackets):
 * ``"random_mdp_trial"`` (``num_episodes=10`` + the MDP kwargs): ``TrialWrapper``.
 * ``"gymnax/CartPole-v1"``, ``"gymnax/Acrobot-v1"``, ``"gymnax/MountainCar-v0"``:
   ``GymnaxAdapter``; ``make`` also accepts ``"gymnax/<ID>"`` for any id gymnax knows.
+* MJX physics tasks (``MJX_ENV_IDS``; ``envs_jax.mjx``, imported on first ``make`` because
+  MuJoCo costs seconds to import): ``"hopper"``, ``"halfcheetah"``, ``"walker2d"``,
+  ``"ant"``, ``"antmaze-umaze"``, ``"antmaze-medium"``, ``"antmaze-large"``,
+  ``"cheetah-run"``, ``"amp-humanoid"``.
 
 ``make`` returns the base environment: it does NOT auto-reset. Typical training stack:
 ``VecEnv(AutoReset(RecordEpisodeStats(env)), num_envs)``.
@@ -25,7 +29,15 @@ from envs_jax.core import Environment, EnvStep, MetaEnvironment
 from envs_jax.meta import TrialWrapper
 from envs_jax.tabular import RandomMDP
 
-__all__ = ["EnvStep", "Environment", "MetaEnvironment", "make", "register", "registered_envs"]
+__all__ = [
+    "MJX_ENV_IDS",
+    "EnvStep",
+    "Environment",
+    "MetaEnvironment",
+    "make",
+    "register",
+    "registered_envs",
+]
 
 GYMNAX_PREFIX = "gymnax/"
 
@@ -107,3 +119,33 @@ register("bernoulli_bandit_trial", _trial_of(BernoulliBandit))
 register("random_mdp_trial", _trial_of(RandomMDP))
 for _gymnax_id in ("CartPole-v1", "Acrobot-v1", "MountainCar-v0"):
     register(GYMNAX_PREFIX + _gymnax_id, functools.partial(_make_gymnax, _gymnax_id))
+
+
+# MJX tasks: "module:Class" plus fixed kwargs, imported on first use.
+_MJX_FACTORIES: dict[str, tuple[str, dict]] = {
+    "hopper": ("envs_jax.mjx.locomotion:Hopper", {}),
+    "halfcheetah": ("envs_jax.mjx.locomotion:HalfCheetah", {}),
+    "walker2d": ("envs_jax.mjx.locomotion:Walker2d", {}),
+    "ant": ("envs_jax.mjx.locomotion:Ant", {}),
+    "antmaze-umaze": ("envs_jax.mjx.antmaze:AntMaze", {"maze": "umaze"}),
+    "antmaze-medium": ("envs_jax.mjx.antmaze:AntMaze", {"maze": "medium"}),
+    "antmaze-large": ("envs_jax.mjx.antmaze:AntMaze", {"maze": "large"}),
+    "cheetah-run": ("envs_jax.mjx.cheetah_run:CheetahRun", {}),
+    "amp-humanoid": ("envs_jax.mjx.humanoid:AMPHumanoid", {}),
+}
+MJX_ENV_IDS: tuple[str, ...] = tuple(_MJX_FACTORIES)
+
+
+def _lazy(target: str, fixed: dict) -> Callable[..., Environment]:
+    def factory(**kwargs) -> Environment:
+        import importlib
+
+        module_name, class_name = target.split(":")
+        cls = getattr(importlib.import_module(module_name), class_name)
+        return cls(**{**fixed, **kwargs})
+
+    return factory
+
+
+for _env_id, (_target, _fixed) in _MJX_FACTORIES.items():
+    register(_env_id, _lazy(_target, _fixed))
