@@ -128,7 +128,7 @@ class MjxState:
 
     Attributes:
         data: the ``mjx.Data`` physics state.
-        obs: ``[obs_dim]`` float32, the current observation.
+        obs: ``[obs_dim]`` (``obs_dtype``, float32 by default), the current observation.
         time_step: ``[]`` int32, control steps taken in this episode.
         extras: dict of task-specific per-episode arrays (fixed structure per task).
     """
@@ -182,10 +182,14 @@ class MjxEnv(Environment[MjxState, Any]):
         n_substeps: physics steps per control step.
         dt: control time step in seconds, ``n_substeps * opt.timestep``.
         episode_length: the time limit in control steps (-> ``truncated``).
+        obs_dtype: dtype observations are cast to (class default float32; pixel tasks
+            set uint8 and override ``observation_space``).
 
     Raises:
         ValueError: for bad ``n_substeps``/``episode_length`` or a model MJX cannot take.
     """
+
+    obs_dtype: Any = jnp.float32
 
     def __init__(
         self,
@@ -276,7 +280,7 @@ class MjxEnv(Environment[MjxState, Any]):
     def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, MjxState]:
         model = self.model(params)
         data, extras = self.reset_data(key, params, model)
-        obs = self.observation(data, extras, params).astype(jnp.float32)
+        obs = self.observation(data, extras, params).astype(self.obs_dtype)
         state = MjxState(data=data, obs=obs, time_step=jnp.zeros((), jnp.int32), extras=extras)
         return obs, state
 
@@ -286,7 +290,7 @@ class MjxEnv(Environment[MjxState, Any]):
         action = jnp.asarray(action, jnp.float32)
         data = self.physics_step(model, state.data, action, params)
         task = self.task_step(state.data, data, action, state.extras, params)
-        obs = self.observation(data, task.extras, params).astype(jnp.float32)
+        obs = self.observation(data, task.extras, params).astype(self.obs_dtype)
         time_step = state.time_step + 1
         terminated = jnp.asarray(task.terminated, jnp.bool_)
         # The time limit cuts the episode; a terminal state at the same step stays terminal.
