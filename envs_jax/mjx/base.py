@@ -95,15 +95,24 @@ def put_model(mj_model: mujoco.MjModel, source: str | os.PathLike = "<model>") -
         ) from err
 
 
-def data_from_state(model: mjx.Model, qpos: jax.Array, qvel: jax.Array) -> mjx.Data:
-    """A fresh ``mjx.Data`` at ``(qpos [nq], qvel [nv])`` with ``mjx.forward`` applied.
+def data_from_state(
+    model: mjx.Model, qpos: jax.Array, qvel: jax.Array, forward: bool = True
+) -> mjx.Data:
+    """A fresh ``mjx.Data`` at ``(qpos [nq], qvel [nv])``.
 
-    Equivalent of gym's ``set_state`` (``mj_forward`` after writing qpos/qvel), so that
-    positions, contacts and sensors match the state before the first step.
+    Args:
+        model: the MJX model.
+        qpos: ``[nq]`` joint positions.
+        qvel: ``[nv]`` joint velocities.
+        forward: apply ``mjx.forward`` (gym's ``set_state`` runs ``mj_forward``), so that
+            positions, contacts and sensors match the state. ``False`` leaves every derived
+            field at zero: enough for tasks whose reset observation reads only ``qpos``/
+            ``qvel``, since ``mjx.step`` recomputes all of them first. It saves a forward pass
+            per reset (inside ``AutoReset``: per step) and its compile time.
     """
     data = mjx.make_data(model)
     data = data.replace(qpos=qpos.astype(data.qpos.dtype), qvel=qvel.astype(data.qvel.dtype))
-    return mjx.forward(model, data)
+    return mjx.forward(model, data) if forward else data
 
 
 def physics_step(model: mjx.Model, data: mjx.Data, ctrl: jax.Array, n_substeps: int) -> mjx.Data:
