@@ -175,3 +175,44 @@ def test_contract_umaze(umaze):
     obs = np.asarray(steps[-1].obs)
     assert np.all(np.abs(obs[:, :2]) < 0.5)  # still near the start cell at the origin
     assert not np.any(np.asarray(steps[-1].reward))  # the goal is 8 m away
+
+
+def test_broad_phase_keeps_every_wall_contact():
+    """MJX's ``max_geom_pairs`` broad phase keeps the pairs with the nearest bounding spheres:
+    check, on C MuJoCo rollouts that push the ant into walls, that every ant-wall contact
+    MuJoCo finds ranks inside the kept ``MAX_WALL_PAIRS`` (measured worst rank: 9 of 48).
+    """
+    from envs_jax.mjx.antmaze import MAX_WALL_PAIRS
+
+    env, _ = env_of("umaze")
+    m = env.mj_model
+    d = mujoco.MjData(m)
+    walls = [g for g in range(m.ngeom) if m.geom(g).name.startswith("block_") and m.geom_contype[g]]
+    capsules = [g for g in range(m.ngeom) if m.geom_type[g] == mujoco.mjtGeom.mjGEOM_CAPSULE]
+    candidates = [(g, w) for g in capsules for w in walls]  # MJX's box-capsule group
+    rng = np.random.default_rng(0)
+    steps_with_contact, worst = 0, 0
+    for start in [(-1.3, -1.3), (1.5, 0.0)]:  # next to a corner, next to a wall
+        mujoco.mj_resetData(m, d)
+        d.qpos[:2] = start
+        for _ in range(80):
+            d.ctrl[:] = rng.uniform(-1, 1, m.nu)
+            mujoco.mj_step(m, d, nstep=5)
+            touching = {
+                (c.geom1, c.geom2) if c.geom1 in capsules else (c.geom2, c.geom1)
+                for c in d.contact[: d.ncon]
+                if {c.geom1, c.geom2} & set(walls) and {c.geom1, c.geom2} & set(capsules)
+            }
+            if not touching:
+                continue
+            steps_with_contact += 1
+            dist = [
+                np.linalg.norm(d.geom_xpos[w] - d.geom_xpos[g])
+                - m.geom_rbound[g]
+                - m.geom_rbound[w]
+                for g, w in candidates
+            ]
+            rank = {candidates[i]: r for r, i in enumerate(np.argsort(dist))}
+            worst = max(worst, *(rank[p] for p in touching))
+    assert steps_with_contact > 20  # the rollouts really hit walls
+    assert worst < MAX_WALL_PAIRS, worst
