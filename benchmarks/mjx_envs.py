@@ -265,7 +265,17 @@ def main(argv=None) -> None:
     command = "python benchmarks/mjx_envs.py " + " ".join(argv if argv is not None else sys.argv[1:])
     batches = [int(b) for b in args.batches.split(",")]
 
+    render_rows = [] if args.no_render else render_ms_per_frame()
+    media = write_media() if args.media else []
     rows, missing = [], []
+
+    def save():  # after every cell, so a long run that is cut short keeps what it measured
+        with open(args.out + ".json", "w") as f:
+            json.dump({"machine": machine(), "versions": versions(), "command": command,
+                       "rows": rows, "missing": missing, "render": render_rows}, f, indent=1)
+        with open(args.out + ".md", "w") as f:
+            f.write(to_markdown(rows, missing, render_rows, command, media))
+
     for spec in [t for t in args.tasks.split(",") if t]:
         env_id, kwargs = parse_task(spec)
         try:
@@ -273,6 +283,7 @@ def main(argv=None) -> None:
         except Exception as err:  # a task another engineer has not finished: record, go on
             missing.append({"task": spec, "reason": f"{type(err).__name__}: {err}"[:300]})
             print(f"{spec}: not built ({missing[-1]['reason']})", flush=True)
+            save()
             continue
         c_rate = None
         for batch in batches:
@@ -292,14 +303,9 @@ def main(argv=None) -> None:
             print(f"{spec} batch {batch}: {row['steps_per_s']:,.0f} env-steps/s "
                   f"(compile {row['compile_s']:.1f} s, {row['steps']} steps), "
                   f"C MuJoCo {c_rate:,.0f}/s", flush=True)
+            save()
 
-    render_rows = [] if args.no_render else render_ms_per_frame()
-    media = write_media() if args.media else []
-    with open(args.out + ".json", "w") as f:
-        json.dump({"machine": machine(), "versions": versions(), "command": command,
-                   "rows": rows, "missing": missing, "render": render_rows}, f, indent=1)
-    with open(args.out + ".md", "w") as f:
-        f.write(to_markdown(rows, missing, render_rows, command, media))
+    save()
     print(f"wrote {args.out}.md/.json", flush=True)
 
 
