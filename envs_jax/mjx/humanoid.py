@@ -8,8 +8,12 @@ Task facts from ``specs/imitation.md`` and IsaacGymEnvs 1.5.1 (``tasks/humanoid_
 * 30 Hz control: 6 physics substeps of 1/180 s per action;
 * explicit PD control per substep: ``q* = offset + scale * clip(a, -1, 1)`` and
   ``tau = clip(kp (q* - q) - kd qdot, +/-gear)`` (Isaac's position drive with the MJCF
-  stiffness/damping as kp/kd and the gear as effort limit). Actions are in DOF order and
-  mapped to the actuators by joint name (the actuator list orders the hips x, z, y);
+  stiffness/damping as kp/kd and the gear as effort limit). Offsets/scales follow Isaac's
+  ``_build_pd_action_offset_scale``: 1-DOF joints mid-range +/- 0.7 (hi - lo); 3-DOF joints
+  offset 0, scale ``min(1.2 * max |limit|, pi)`` (pi for the shoulders; 1.88 rad abdomen,
+  1.26 neck, 2.93 hips, 1.15 ankles; the spec's "scale pi" holds for the shoulders only).
+  Actions are in DOF order and mapped to the actuators by joint name (the actuator list
+  orders the hips x, z, y);
 * observation (105): root height, root rotation tan-norm, root linear and angular velocity
   in the heading frame, DOF positions as tan-norms of the 3-DOF exp maps + the 4 hinge
   angles, DOF velocities, hands and feet relative to the root in the heading frame;
@@ -154,7 +158,13 @@ def motion_observation(state: ml.MotionState, local_root_obs: bool = False) -> j
     )
 
 
-def demo_amp_obs(lib: ml.MotionLib, motion_id: jax.Array, time: jax.Array, dt: float, local_root_obs: bool = False) -> jax.Array:
+def demo_amp_obs(
+    lib: ml.MotionLib,
+    motion_id: jax.Array,
+    time: jax.Array,
+    dt: float,
+    local_root_obs: bool = False,
+) -> jax.Array:
     """A demo pair ``[210]``: observations of the clip at ``t`` and ``t - dt`` (s).
 
     Jittable/vmappable over ``motion_id`` (int) and ``time`` (float32). The AMP
@@ -209,12 +219,23 @@ class AMPHumanoid(MjxEnv):
         episode_length: int = EPISODE_LENGTH,
     ):
         if reset_mode not in RESET_MODES:
-            raise ValueError(f"AMPHumanoid: reset_mode must be one of {RESET_MODES}, got {reset_mode!r}")
+            raise ValueError(
+                f"AMPHumanoid: reset_mode must be one of {RESET_MODES}, got {reset_mode!r}"
+            )
         if not 0.0 <= float(hybrid_init_prob) <= 1.0:
-            raise ValueError(f"AMPHumanoid: hybrid_init_prob must be in [0, 1], got {hybrid_init_prob!r}")
+            raise ValueError(
+                f"AMPHumanoid: hybrid_init_prob must be in [0, 1], got {hybrid_init_prob!r}"
+            )
         if not float(termination_height) > 0.0:
-            raise ValueError(f"AMPHumanoid: termination_height must be > 0 (m), got {termination_height!r}")
-        super().__init__(load_mjcf(MODEL_PATH), n_substeps=N_SUBSTEPS, episode_length=episode_length, source=MODEL_PATH)
+            raise ValueError(
+                f"AMPHumanoid: termination_height must be > 0 (m), got {termination_height!r}"
+            )
+        super().__init__(
+            load_mjcf(MODEL_PATH),
+            n_substeps=N_SUBSTEPS,
+            episode_length=episode_length,
+            source=MODEL_PATH,
+        )
         self.early_termination = bool(early_termination)
         self.local_root_obs = bool(local_root_obs)
         self._defaults = (reset_mode, float(hybrid_init_prob), float(termination_height))
@@ -223,23 +244,29 @@ class AMPHumanoid(MjxEnv):
 
     # ----- static tables from the model (numpy, built once) ----------------------------------
     def _build_tables(self, m: mujoco.MjModel) -> None:
-        name = lambda obj, i: mujoco.mj_id2name(m, obj, i)  # noqa: E731
+        name = lambda obj, i: mujoco.mj_id2name(m, obj, i)
         joints = [name(mujoco.mjtObj.mjOBJ_JOINT, j) for j in range(1, m.njnt)]
         if m.njnt != 29 or m.nu != ml.NUM_DOF or m.jnt_type[0] != mujoco.mjtJoint.mjJNT_FREE:
-            raise ValueError(f"AMPHumanoid: expected a free root + 28 hinges and 28 motors in {MODEL_PATH!r}, got njnt={m.njnt}, nu={m.nu}")
+            raise ValueError(
+                f"AMPHumanoid: expected a free root + 28 hinges and 28 motors in {MODEL_PATH!r}, got njnt={m.njnt}, nu={m.nu}"
+            )
         bodies = tuple(name(mujoco.mjtObj.mjOBJ_BODY, b) for b in range(1, m.nbody))
         if bodies != ml.BODY_NAMES:
             raise ValueError(f"AMPHumanoid: expected bodies {ml.BODY_NAMES}, got {bodies}")
         # Actuator k drives DOF dof_of_act[k] (hinge j has qvel address 6 + DOF index).
         dof_of_act = np.array([m.jnt_dofadr[m.actuator_trnid[k, 0]] - 6 for k in range(m.nu)])
         if sorted(dof_of_act) != list(range(ml.NUM_DOF)):
-            raise ValueError(f"AMPHumanoid: expected one motor per hinge in {MODEL_PATH!r}, got DOFs {dof_of_act}")
+            raise ValueError(
+                f"AMPHumanoid: expected one motor per hinge in {MODEL_PATH!r}, got DOFs {dof_of_act}"
+            )
         gear = np.zeros(ml.NUM_DOF)
         gear[dof_of_act] = m.actuator_gear[:, 0]
         kp = np.array([PD_GAINS[_group(j)][0] for j in joints])
         kd = np.array([PD_GAINS[_group(j)][1] for j in joints])
         if not np.allclose(m.dof_damping[6:], kd):
-            raise ValueError(f"AMPHumanoid: expected joint damping = kd {kd} in {MODEL_PATH!r}, got {m.dof_damping[6:]}")
+            raise ValueError(
+                f"AMPHumanoid: expected joint damping = kd {kd} in {MODEL_PATH!r}, got {m.dof_damping[6:]}"
+            )
         lo, hi = m.jnt_range[1:, 0], m.jnt_range[1:, 1]
         # Isaac's _build_pd_action_offset_scale: 3-DOF joints symmetric, scale
         # min(1.2 * max |limit| of the joint, pi); 1-DOF joints mid-range +/- 0.7 (hi - lo).
@@ -257,7 +284,22 @@ class AMPHumanoid(MjxEnv):
         not_foot = np.ones(m.nbody, bool)
         not_foot[0] = False  # the world (floor)
         not_foot[[ml.BODY_NAMES.index(n) + 1 for n in FOOT_BODY_NAMES]] = False
-        f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
+        if np.any(m.jnt_pos[1:] != 0) or not np.allclose(m.body_quat, [1, 0, 0, 0]):
+            raise ValueError(
+                f"AMPHumanoid: expected hinges at body origins and unrotated bodies in {MODEL_PATH!r} (body_positions assumes both)"
+            )
+        # For body_positions: each body's hinges as (qpos address, axis), in MuJoCo's order.
+        self._body_hinges = [
+            [
+                (int(m.jnt_qposadr[j]), np.asarray(m.jnt_axis[j], np.float32))
+                for j in range(1, m.njnt)
+                if m.jnt_bodyid[j] == b
+            ]
+            for b in range(m.nbody)
+        ]
+        self._body_parent = np.asarray(m.body_parentid)
+        self._body_offset = np.asarray(m.body_pos, np.float32)
+        f32 = lambda x: np.asarray(x, np.float32)
         self.joint_names = tuple(joints)
         self.actuator_names = tuple(name(mujoco.mjtObj.mjOBJ_ACTUATOR, k) for k in range(m.nu))
         self.dof_of_act, self.gear, self.kp, self.kd = dof_of_act, f32(gear), f32(kp), f32(kd)
@@ -303,12 +345,25 @@ class AMPHumanoid(MjxEnv):
         tau = tau + self.kd * qd
         return tau[self.dof_of_act] / self.gear[self.dof_of_act]
 
-    def physics_step(self, model: mjx.Model, data: mjx.Data, action: jax.Array, params) -> mjx.Data:
-        """The base's PD substeps, then ``mjx.kinematics`` so that body positions match the
-        new ``qpos`` (after ``mjx.step`` they are those of the last substep's start, as
-        Isaac's refreshed tensors are not). Contact forces stay those of the last substep."""
-        data = super().physics_step(model, data, action, params)
-        return mjx.kinematics(model, data)
+    def body_positions(self, qpos: jax.Array) -> jax.Array:
+        """``[nbody, 3]`` world positions of the body origins (m) at ``qpos [35]``.
+
+        Forward kinematics of this model's tree (free root, hinges at body origins), the
+        same numbers as MuJoCo's ``xpos`` after ``mj_kinematics``. Used instead of
+        ``data.xpos``, which after ``mjx.step`` lags one substep behind ``qpos``, and
+        instead of ``mjx.kinematics``, whose generic tree code costs ~16 s of compile per
+        use on this CPU.
+        """
+        pos = [jnp.zeros(3, qpos.dtype), qpos[:3]]
+        rot = [jnp.array([0.0, 0.0, 0.0, 1.0], qpos.dtype), _wxyz_to_xyzw(qpos[3:7])]
+        for b in range(2, len(self._body_parent)):
+            p = self._body_parent[b]
+            pos.append(pos[p] + ml.quat_rotate(rot[p], jnp.asarray(self._body_offset[b])))
+            r = rot[p]
+            for adr, axis in self._body_hinges[b]:
+                r = ml.quat_mul(r, ml.quat_from_angle_axis(qpos[adr], jnp.asarray(axis)))
+            rot.append(r)
+        return jnp.stack(pos)
 
     # ----- observation -------------------------------------------------------------------------
     def observation(self, data: mjx.Data, extras: dict, params) -> jax.Array:
@@ -323,7 +378,7 @@ class AMPHumanoid(MjxEnv):
             root_ang_vel,
             data.qpos[7:],
             data.qvel[6:],
-            data.xpos[self.key_body_ids],
+            self.body_positions(data.qpos)[self.key_body_ids],
             self.local_root_obs,
         ).astype(jnp.float32)
 
@@ -335,27 +390,40 @@ class AMPHumanoid(MjxEnv):
         qvel = jnp.concatenate([state.root_vel, local_ang_vel, state.dof_vel])
         return qpos, qvel
 
-    def reset_data(self, key: jax.Array, params: AMPHumanoidParams, model: mjx.Model) -> tuple[mjx.Data, dict]:
+    def reset_data(
+        self, key: jax.Array, params: AMPHumanoidParams, model: mjx.Model
+    ) -> tuple[mjx.Data, dict]:
         key_id, key_time, key_hybrid = jax.random.split(key, 3)
         lib = params.motion
         motion_id = ml.sample_motion_ids(lib, key_id)
         mode = params.reset_mode
-        use_ref = (mode == 1) | (mode == 2) | ((mode == 3) & (jax.random.uniform(key_hybrid) < params.hybrid_init_prob))
+        use_ref = (
+            (mode == 1)
+            | (mode == 2)
+            | ((mode == 3) & (jax.random.uniform(key_hybrid) < params.hybrid_init_prob))
+        )
         time = jnp.where(mode == 1, 0.0, ml.sample_times(lib, key_time, motion_id))
         ref_qpos, ref_qvel = self.reference_qpos_qvel(ml.motion_state(lib, motion_id, time))
-        default_qpos = jnp.concatenate([jnp.array([0.0, 0.0, DEFAULT_ROOT_HEIGHT, 1.0, 0.0, 0.0, 0.0]), self.default_dof])
+        default_qpos = jnp.concatenate(
+            [jnp.array([0.0, 0.0, DEFAULT_ROOT_HEIGHT, 1.0, 0.0, 0.0, 0.0]), self.default_dof]
+        )
         qpos = jnp.where(use_ref, ref_qpos, default_qpos)
         qvel = jnp.where(use_ref, ref_qvel, jnp.zeros_like(ref_qvel))
-        # Kinematics only (not mjx.forward): the observation needs body positions, and the
-        # first mjx.step recomputes everything else; a forward here would compile the
+        # No mjx.forward: the observation needs only qpos/qvel (body_positions), and the
+        # first mjx.step recomputes every derived field; a forward here would compile the
         # collision + solver pipeline a second time (~1 min on a 2-core CPU).
         data = mjx.make_data(model)
-        data = mjx.kinematics(model, data.replace(qpos=qpos.astype(data.qpos.dtype), qvel=qvel.astype(data.qvel.dtype)))
+        data = data.replace(qpos=qpos.astype(data.qpos.dtype), qvel=qvel.astype(data.qvel.dtype))
         now = self.observation(data, {}, params)
         # The pair's previous half: the motion at t - dt (reference) or a copy (default).
-        before = motion_observation(ml.motion_state(lib, motion_id, time - self.dt), self.local_root_obs)
+        before = motion_observation(
+            ml.motion_state(lib, motion_id, time - self.dt), self.local_root_obs
+        )
         before = jnp.where(use_ref, before, now)
-        extras = {"amp_obs": jnp.concatenate([now, before]).astype(jnp.float32), "progress": jnp.zeros((), jnp.int32)}
+        extras = {
+            "amp_obs": jnp.concatenate([now, before]).astype(jnp.float32),
+            "progress": jnp.zeros((), jnp.int32),
+        }
         return data, extras
 
     # ----- reward / termination ----------------------------------------------------------------
@@ -368,19 +436,23 @@ class AMPHumanoid(MjxEnv):
         contact = data._impl.contact  # MJX keeps contacts in the JAX implementation's data
         dim = np.asarray(contact.dim)
         rows = np.where(dim == 1, 1, 2 * (dim - 1))
-        idx = np.concatenate([a + np.arange(r) for a, r in zip(np.asarray(contact.efc_address), rows)])
+        idx = np.concatenate(
+            [a + np.arange(r) for a, r in zip(np.asarray(contact.efc_address), rows)]
+        )
         owner = np.repeat(np.arange(len(rows)), rows)
         normal = jax.ops.segment_sum(data._impl.efc_force[idx], owner, num_segments=len(rows))
         body = jnp.asarray(self.geom_body)[contact.geom]  # [ncon, 2]
         nbody = self.mj_model.nbody
-        return jax.ops.segment_sum(normal, body[:, 0], nbody) + jax.ops.segment_sum(normal, body[:, 1], nbody)
+        return jax.ops.segment_sum(normal, body[:, 0], nbody) + jax.ops.segment_sum(
+            normal, body[:, 1], nbody
+        )
 
     def has_fallen(self, data: mjx.Data, params: AMPHumanoidParams) -> jax.Array:
         """``[]`` bool: a non-foot body touches the floor (> 0.1 N) and a non-foot body origin is
         below ``termination_height`` (Isaac's ``compute_humanoid_reset``)."""
         not_foot = jnp.asarray(self.not_foot)
         contact = jnp.any((self.body_contact_force(data) > 0.1) & not_foot)
-        low = jnp.any((data.xpos[:, 2] < params.termination_height) & not_foot)
+        low = jnp.any((self.body_positions(data.qpos)[:, 2] < params.termination_height) & not_foot)
         return contact & low
 
     def task_step(self, data_before, data, action, extras, params) -> TaskStep:

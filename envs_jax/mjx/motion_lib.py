@@ -139,7 +139,9 @@ def quat_to_tan_norm(q: jax.Array) -> jax.Array:
 def heading_quat_inv(q: jax.Array) -> jax.Array:
     """Inverse yaw of ``q [..., 4]``: rotation by ``-heading`` about z (Isaac's
     ``calc_heading_quat_inv``; heading = atan2 of the rotated x axis' y and x)."""
-    x_axis = quat_rotate(q, jnp.broadcast_to(jnp.array([1.0, 0.0, 0.0], q.dtype), q.shape[:-1] + (3,)))
+    x_axis = quat_rotate(
+        q, jnp.broadcast_to(jnp.array([1.0, 0.0, 0.0], q.dtype), q.shape[:-1] + (3,))
+    )
     heading = jnp.arctan2(x_axis[..., 1], x_axis[..., 0])
     z = jnp.broadcast_to(jnp.array([0.0, 0.0, 1.0], q.dtype), q.shape[:-1] + (3,))
     return quat_from_angle_axis(-heading, z)
@@ -183,7 +185,9 @@ def forward_kinematics(
     for b in range(1, NUM_BODIES):
         p = PARENT_INDICES[b]
         rot.append(quat_mul(rot[p], local_rot[..., b, :]))
-        pos.append(pos[p] + quat_rotate(rot[p], jnp.broadcast_to(local_translation[b], pos[p].shape)))
+        pos.append(
+            pos[p] + quat_rotate(rot[p], jnp.broadcast_to(local_translation[b], pos[p].shape))
+        )
     return jnp.stack(pos, axis=-2), jnp.stack(rot, axis=-2)
 
 
@@ -246,7 +250,9 @@ class MotionClip(NamedTuple):
 def _arr(entry: object, key: str, path: str) -> np.ndarray:
     if isinstance(entry, dict) and "arr" in entry:
         return np.asarray(entry["arr"])
-    raise ValueError(f"load_motion_clip: {path!r}: expected {key!r} to be a poselib tensor dict with 'arr', got {type(entry).__name__}")
+    raise ValueError(
+        f"load_motion_clip: {path!r}: expected {key!r} to be a poselib tensor dict with 'arr', got {type(entry).__name__}"
+    )
 
 
 def load_motion_clip(path: str | os.PathLike) -> MotionClip:
@@ -267,25 +273,37 @@ def load_motion_clip(path: str | os.PathLike) -> MotionClip:
         raise ValueError(f"load_motion_clip: expected an existing .npy file, got {path!r}")
     raw = np.load(path, allow_pickle=True)
     raw = raw.item() if raw.shape == () else raw
-    if not isinstance(raw, dict):
-        raise ValueError(f"load_motion_clip: {path!r}: expected a poselib SkeletonMotion dict, got {type(raw).__name__}")
+    if not isinstance(raw, dict):  # a bad file, not a bad argument type: ValueError
+        raise ValueError(  # noqa: TRY004
+            f"load_motion_clip: {path!r}: expected a poselib SkeletonMotion dict, got {type(raw).__name__}"
+        )
     missing = {"rotation", "root_translation", "global_velocity", "global_angular_velocity",
                "skeleton_tree", "fps"} - set(raw)  # fmt: skip
     if missing:
-        raise ValueError(f"load_motion_clip: {path!r}: expected SkeletonMotion keys, missing {sorted(missing)}")
+        raise ValueError(
+            f"load_motion_clip: {path!r}: expected SkeletonMotion keys, missing {sorted(missing)}"
+        )
     if not raw.get("is_local", True):
-        raise ValueError(f"load_motion_clip: {path!r}: expected local rotations (is_local True), got is_local=False")
+        raise ValueError(
+            f"load_motion_clip: {path!r}: expected local rotations (is_local True), got is_local=False"
+        )
     tree = raw["skeleton_tree"]
     names = tuple(tree["node_names"])
     if names != BODY_NAMES:
-        raise ValueError(f"load_motion_clip: {path!r}: expected the AMP skeleton {BODY_NAMES}, got {names}")
+        raise ValueError(
+            f"load_motion_clip: {path!r}: expected the AMP skeleton {BODY_NAMES}, got {names}"
+        )
     parents = tuple(int(p) for p in _arr(tree["parent_indices"], "parent_indices", path))
     if parents != PARENT_INDICES:
-        raise ValueError(f"load_motion_clip: {path!r}: expected parents {PARENT_INDICES}, got {parents}")
+        raise ValueError(
+            f"load_motion_clip: {path!r}: expected parents {PARENT_INDICES}, got {parents}"
+        )
     fps = float(np.asarray(raw["fps"]))  # float, int or 0-d array in the shipped clips
     rot = _arr(raw["rotation"], "rotation", path)
     if rot.ndim != 3 or rot.shape[1:] != (NUM_BODIES, 4) or rot.shape[0] < 2:
-        raise ValueError(f"load_motion_clip: {path!r}: expected rotation [T>=2, 15, 4], got {rot.shape}")
+        raise ValueError(
+            f"load_motion_clip: {path!r}: expected rotation [T>=2, 15, 4], got {rot.shape}"
+        )
     if not fps > 0:
         raise ValueError(f"load_motion_clip: {path!r}: expected fps > 0, got {fps}")
     return MotionClip(
@@ -307,7 +325,7 @@ def read_motion_set(path: str | os.PathLike) -> tuple[list[str], list[float]]:
     Raises:
         ValueError: if the file is missing or has no ``motions`` list of ``{file, weight}``.
     """
-    import yaml  # only needed for motion sets; PyYAML comes with the JAX stack (orbax)
+    import yaml  # only needed for motion sets; PyYAML is a dependency of flax
 
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -316,7 +334,9 @@ def read_motion_set(path: str | os.PathLike) -> tuple[list[str], list[float]]:
         spec = yaml.safe_load(f)
     entries = spec.get("motions") if isinstance(spec, dict) else None
     if not entries or not all(isinstance(e, dict) and "file" in e for e in entries):
-        raise ValueError(f"read_motion_set: {path!r}: expected 'motions: [{{file, weight}}, ...]', got {spec!r}")
+        raise ValueError(
+            f"read_motion_set: {path!r}: expected 'motions: [{{file, weight}}, ...]', got {spec!r}"
+        )
     folder = os.path.dirname(path)
     files = [os.path.join(folder, e["file"]) for e in entries]
     return files, [float(e.get("weight", 1.0)) for e in entries]
@@ -358,7 +378,9 @@ class MotionLib:
         return int(self.clip_start.shape[0])
 
 
-def motion_lib_from_clips(clips: Sequence[MotionClip], weights: Sequence[float] | None = None) -> MotionLib:
+def motion_lib_from_clips(
+    clips: Sequence[MotionClip], weights: Sequence[float] | None = None
+) -> MotionLib:
     """Converts clips to a float32 ``MotionLib`` (forward kinematics and DOF velocities here).
 
     Args:
@@ -373,13 +395,19 @@ def motion_lib_from_clips(clips: Sequence[MotionClip], weights: Sequence[float] 
         raise ValueError("motion_lib_from_clips: expected at least one clip, got none")
     weights = [1.0] * len(clips) if weights is None else [float(w) for w in weights]
     if len(weights) != len(clips):
-        raise ValueError(f"motion_lib_from_clips: expected {len(clips)} weights (one per clip), got {len(weights)}")
+        raise ValueError(
+            f"motion_lib_from_clips: expected {len(clips)} weights (one per clip), got {len(weights)}"
+        )
     if min(weights) < 0 or sum(weights) <= 0:
-        raise ValueError(f"motion_lib_from_clips: expected weights >= 0 with a positive sum, got {weights}")
+        raise ValueError(
+            f"motion_lib_from_clips: expected weights >= 0 with a positive sum, got {weights}"
+        )
     offsets = np.asarray(clips[0].local_translation, np.float32)
     for c in clips[1:]:
         if not np.allclose(np.asarray(c.local_translation, np.float32), offsets, atol=1e-6):
-            raise ValueError(f"motion_lib_from_clips: expected one skeleton, clip {c.name!r} has other body offsets")
+            raise ValueError(
+                f"motion_lib_from_clips: expected one skeleton, clip {c.name!r} has other body offsets"
+            )
     frames = np.array([c.local_rot.shape[0] for c in clips], np.int32)
     fps = np.array([c.fps for c in clips], np.float32)
     start = np.concatenate([[0], np.cumsum(frames)[:-1]]).astype(np.int32)
@@ -425,7 +453,9 @@ def _derived_frames(rot, root_pos, offsets, pair0, fps):
     return {"local_rot": rot, "body_pos": body_pos, "dof_vel": dof_vel}
 
 
-def load_motion_lib(files: str | os.PathLike | Sequence[str | os.PathLike], weights: Sequence[float] | None = None) -> MotionLib:
+def load_motion_lib(
+    files: str | os.PathLike | Sequence[str | os.PathLike], weights: Sequence[float] | None = None
+) -> MotionLib:
     """Loads a ``MotionLib`` from ``.npy`` clip(s) or a motion-set ``.yaml``.
 
     Args:
@@ -438,7 +468,9 @@ def load_motion_lib(files: str | os.PathLike | Sequence[str | os.PathLike], weig
     if isinstance(files, (str, os.PathLike)):
         if os.fspath(files).endswith((".yaml", ".yml")):
             if weights is not None:
-                raise ValueError(f"load_motion_lib: expected no weights with a yaml motion set, got {weights}")
+                raise ValueError(
+                    f"load_motion_lib: expected no weights with a yaml motion set, got {weights}"
+                )
             files, weights = read_motion_set(files)
         else:
             files = [files]
@@ -475,7 +507,9 @@ def sample_times(lib: MotionLib, key: jax.Array, motion_ids: jax.Array) -> jax.A
     return u * lib.clip_length[motion_ids]
 
 
-def frame_blend(lib: MotionLib, motion_ids: jax.Array, times: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+def frame_blend(
+    lib: MotionLib, motion_ids: jax.Array, times: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(i0, i1, blend)``: global frame indices and lerp weight for time ``t`` in each clip.
 
     Isaac's ``_calc_frame_blend``: ``phase = clip(t / len, 0, 1)``,

@@ -13,14 +13,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from mjx_contract import ContractFns, check_contract
 from mujoco import mjx
 
 import envs_jax
 from envs_jax.mjx import humanoid as hm
 from envs_jax.mjx import motion_lib as ml
 from envs_jax.wrappers import AutoReset
-
-from mjx_contract import ContractFns, check_contract
 
 N = 2
 
@@ -48,7 +47,9 @@ def _np_exp_map(q: np.ndarray) -> np.ndarray:
 
 def test_contract(setup):
     env, params, reset, step = setup
-    fns = ContractFns(env, params, N, reset=lambda k: reset(k, params), step=lambda k, s, a: step(k, s, a, params))
+    fns = ContractFns(
+        env, params, N, reset=lambda k: reset(k, params), step=lambda k, s, a: step(k, s, a, params)
+    )
     steps = check_contract(fns, num_steps=2)
     assert env.obs_size == hm.OBS_SIZE and env.action_space(params).shape == (28,)
     for ts in steps:
@@ -56,12 +57,14 @@ def test_contract(setup):
         assert amp.shape == (N, 2 * hm.OBS_SIZE) and amp.dtype == np.float32
         np.testing.assert_array_equal(amp[:, : hm.OBS_SIZE], ts.info["final_obs"])  # [current, ...]
     # [..., previous]: the second step's previous half is the first step's observation.
-    np.testing.assert_array_equal(np.asarray(steps[1].info["amp_obs"])[:, hm.OBS_SIZE :], np.asarray(steps[0].obs))
+    np.testing.assert_array_equal(
+        np.asarray(steps[1].info["amp_obs"])[:, hm.OBS_SIZE :], np.asarray(steps[0].obs)
+    )
     assert env.dt == pytest.approx(1 / 30) and env.n_substeps == 6 and env.episode_length == 300
 
 
 def test_start_reset_reproduces_the_clip_pose(setup):
-    env, params, reset, _ = setup
+    _, params, reset, _ = setup
     obs, state = reset(_keys(), params.replace(reset_mode=jnp.int32(hm.RESET_MODES.index("start"))))
     clip = ml.load_motion_clip(hm.DEFAULT_MOTION)
     qpos = np.asarray(state.data.qpos[0])
@@ -79,7 +82,7 @@ def test_start_reset_reproduces_the_clip_pose(setup):
 
 
 def test_random_reset_matches_the_motion_state_it_sampled(setup):
-    env, params, reset, _ = setup
+    _, params, reset, _ = setup
     obs, state = reset(_keys(3), params)
     # Recompute what reset sampled (same key split) and compare joint angles and velocities.
     key_id, key_time, _ = jax.random.split(_keys(3)[1], 3)
@@ -93,7 +96,7 @@ def test_random_reset_matches_the_motion_state_it_sampled(setup):
 
 
 def test_default_reset_observation_layout(setup):
-    env, params, reset, _ = setup
+    _, params, reset, _ = setup
     obs, state = reset(_keys(), params.replace(reset_mode=jnp.int32(0)))
     o = np.asarray(obs[0])
     tan_norm_identity = [1, 0, 0, 0, 0, 1]
@@ -117,7 +120,9 @@ def test_default_reset_observation_layout(setup):
     ]
     np.testing.assert_allclose(o[93:105].reshape(4, 3), expected, atol=1e-5)
     # On a default reset the AMP pair's previous half is a copy of the current one.
-    np.testing.assert_array_equal(state.extras["amp_obs"][0, :105], state.extras["amp_obs"][0, 105:])
+    np.testing.assert_array_equal(
+        state.extras["amp_obs"][0, :105], state.extras["amp_obs"][0, 105:]
+    )
 
 
 def test_actions_map_to_joints_by_name_and_pd_torque(setup):
@@ -131,7 +136,9 @@ def test_actions_map_to_joints_by_name_and_pd_torque(setup):
     ctrl = np.asarray(env.control(env.mjx_model, data, action, params))
     # hip: scale min(1.2 * 140 deg, pi) = 2.9322 rad; tau = 300 * 0.05 * 2.9322 = 43.98 N m, / gear 125.
     hip_scale = min(1.2 * math.radians(140), math.pi)
-    np.testing.assert_allclose(ctrl[env.actuator_names.index("right_hip_y")], 300 * 0.05 * hip_scale / 125, rtol=1e-5)
+    np.testing.assert_allclose(
+        ctrl[env.actuator_names.index("right_hip_y")], 300 * 0.05 * hip_scale / 125, rtol=1e-5
+    )
     assert ctrl[env.actuator_names.index("right_hip_z")] == 0.0
     # elbow at a = 0: target = mid-range -1.396 rad; 150 * -1.396 = -209 N m clipped to -60 (gear).
     np.testing.assert_allclose(env.pd_target(action)[j_elbow], -math.radians(80), atol=1e-6)
@@ -150,7 +157,7 @@ def _lying_state(state):
 
 
 def test_termination_vs_truncation(setup):
-    env, params, reset, step = setup
+    _, params, reset, step = setup
     default = params.replace(reset_mode=jnp.int32(0))
     _, state = reset(_keys(), default)
     zero = jnp.zeros((N, 28))
@@ -182,3 +189,19 @@ def test_bad_constructor_arguments_raise():
         hm.AMPHumanoid(hybrid_init_prob=1.5)
     with pytest.raises(ValueError, match="termination_height"):
         hm.AMPHumanoid(termination_height=0.0)
+
+
+def test_body_positions_match_mujoco_kinematics(setup):
+    import mujoco
+
+    env, _, _, _ = setup
+    m = env.mj_model
+    d = mujoco.MjData(m)
+    rng = np.random.default_rng(0)
+    d.qpos[:3] = [0.3, -0.2, 0.9]
+    quat = rng.normal(size=4)
+    d.qpos[3:7] = quat / np.linalg.norm(quat)
+    d.qpos[7:] = rng.uniform(-1.0, 1.0, 28)
+    mujoco.mj_kinematics(m, d)
+    ours = jax.jit(env.body_positions)(jnp.asarray(d.qpos, jnp.float32))
+    np.testing.assert_allclose(ours, d.xpos, atol=1e-5)

@@ -125,12 +125,16 @@ def test_forward_kinematics_matches_hand_computation(lib32):
     # torso, whose own origin is 0.25 m below the pelvis.
     s = _motion_state(lib32, jnp.array([0]), jnp.array([0.0]))
     head = np.asarray(s.body_pos[0, ml.BODY_NAMES.index("head")])
-    np.testing.assert_allclose(head, [0.0, 0.25 * math.sin(0.1), 0.9 - 0.25 - 0.25 * math.cos(0.1)], atol=1e-6)
+    np.testing.assert_allclose(
+        head, [0.0, 0.25 * math.sin(0.1), 0.9 - 0.25 - 0.25 * math.cos(0.1)], atol=1e-6
+    )
     foot = np.asarray(s.body_pos[0, ml.BODY_NAMES.index("left_foot")])
     np.testing.assert_allclose(foot, [0.0, 0.0, 0.9 - 0.75], atol=1e-6)
 
 
-@pytest.mark.parametrize("fps", [10.0, 10, np.array(10, dtype=np.int32)], ids=["float", "int", "0d-array"])
+@pytest.mark.parametrize(
+    "fps", [10.0, 10, np.array(10, dtype=np.int32)], ids=["float", "int", "0d-array"]
+)
 def test_float64_clips_and_every_fps_type_give_the_same_library(clip_dir, lib32, fps):
     path = write_clip(clip_dir / f"c64_{type(fps).__name__}.npy", dtype=np.float64, fps=fps)
     clip = ml.load_motion_clip(path)
@@ -154,12 +158,19 @@ def _exp_map(q: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize(
     "name, dtype, frames, fps",
-    [("amp_humanoid_backflip.npy", np.float64, 29, 16.0), ("amp_humanoid_run.npy", np.float32, 82, 60.0)],
+    [
+        ("amp_humanoid_backflip.npy", np.float64, 29, 16.0),
+        ("amp_humanoid_run.npy", np.float32, 82, 60.0),
+    ],
 )
 def test_shipped_clips_load_with_their_dtype_and_length(name, dtype, frames, fps):
     path = os.path.join(ASSET_MOTIONS, name)
     clip = ml.load_motion_clip(path)
-    assert clip.local_rot.dtype == dtype and clip.local_rot.shape == (frames, 15, 4) and clip.fps == fps
+    assert (
+        clip.local_rot.dtype == dtype
+        and clip.local_rot.shape == (frames, 15, 4)
+        and clip.fps == fps
+    )
     lib = ml.load_motion_lib(path)
     assert lib.local_rot.dtype == jnp.float32
     np.testing.assert_allclose(lib.clip_length, [(frames - 1) / fps], rtol=1e-6)
@@ -177,7 +188,9 @@ def test_multi_clip_weights_and_yaml_sets(clip_dir):
     a = write_clip(clip_dir / "a.npy")
     b = write_clip(clip_dir / "b.npy", root_vel=(0.0, 1.0, 0.0))
     yaml_path = clip_dir / "set.yaml"
-    yaml_path.write_text("motions:\n  - file: a.npy\n    weight: 3.0\n  - file: b.npy\n    weight: 1.0\n")
+    yaml_path.write_text(
+        "motions:\n  - file: a.npy\n    weight: 3.0\n  - file: b.npy\n    weight: 1.0\n"
+    )
     lib = ml.load_motion_lib(str(yaml_path))
     np.testing.assert_allclose(lib.clip_weight, [0.75, 0.25])
     np.testing.assert_array_equal(lib.clip_start, [0, 3])
