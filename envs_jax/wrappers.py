@@ -1,6 +1,7 @@
 """Environment wrappers: auto-reset, episode statistics, vectorisation.
 
-Intended stacking (outermost first)::
+Intended stacking (outermost first; `CachedAutoReset` in place of `AutoReset` for envs
+whose reset is expensive, such as the MJX tasks)::
 
     env = VecEnv(AutoReset(RecordEpisodeStats(base_env)), num_envs)
 
@@ -86,6 +87,53 @@ class AutoReset(Wrapper):
         return ts._replace(
             obs=tree_select(done, obs_reset, ts.obs),
             state=tree_select(done, state_reset, ts.state),
+        )
+
+
+@struct.dataclass
+class CachedResetState:
+    """State of ``CachedAutoReset``.
+
+    Attributes:
+        env_state: the inner env's current state.
+        first_obs: the observation of this env's cached initial state.
+        first_state: this env's cached initial state (restored on every episode end).
+    """
+
+    env_state: Any
+    first_obs: jax.Array
+    first_state: Any
+
+
+class CachedAutoReset(Wrapper):
+    """Auto-reset that restores a cached initial state instead of calling ``reset`` per step.
+
+    ``AutoReset`` computes a full ``reset`` at EVERY step (then selects it with
+    ``jnp.where``), which is free for tabular envs but not for physics: an MJX reset runs
+    a forward pass, and DMC's cheetah-run settles for 200 physics steps. This wrapper calls
+    the inner ``reset`` once, in its own ``reset``, keeps that initial state, and on
+    ``done`` swaps the cached copy back in: the step costs one inner step plus a select.
+    This is the scheme of Brax's ``AutoResetWrapper``.
+
+    Trade-off: every episode of one env starts from the SAME initial state; diversity of
+    initial states comes from the batch (each of the ``N`` vectorised envs has its own,
+    drawn from its own key) and from calling ``reset`` again, e.g. between training
+    segments. Use ``AutoReset`` where each episode must draw a fresh initial state.
+    Flags, reward and ``info["final_obs"]`` describe the finished transition, as in
+    ``AutoReset``.
+    """
+
+    def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, CachedResetState]:
+        obs, state = self.env.reset(key, params)
+        return obs, CachedResetState(env_state=state, first_obs=obs, first_state=state)
+
+    def step(self, key: jax.Array, state: CachedResetState, action: jax.Array,
+             params: Any) -> EnvStep:
+        ts = self.env.step(key, state.env_state, action, params)
+        done = ts.terminated | ts.truncated
+        return ts._replace(
+            obs=tree_select(done, state.first_obs, ts.obs),
+            state=state.replace(env_state=tree_select(done, state.first_state, ts.state)),
         )
 
 

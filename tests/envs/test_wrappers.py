@@ -14,7 +14,7 @@ from envs_jax.bandits import BanditParams, BernoulliBandit
 from envs_jax.core import Environment, EnvStep
 from envs_jax.gymnax_adapter import GymnaxAdapter
 from envs_jax.meta import TrialWrapper
-from envs_jax.wrappers import AutoReset, RecordEpisodeStats, VecEnv, Wrapper
+from envs_jax.wrappers import AutoReset, CachedAutoReset, RecordEpisodeStats, VecEnv, Wrapper
 
 
 @struct.dataclass
@@ -103,6 +103,44 @@ def test_autoreset_obs_and_final_obs():
     np.testing.assert_array_equal(traj.obs[:, 0], [1, 2, 0, 1, 2, 3, 0, 1, 0, 1])
     np.testing.assert_array_equal(traj.state.t, [1, 2, 0, 1, 2, 3, 0, 1, 0, 1])
     np.testing.assert_array_equal(traj.reward, ACTIONS.astype(jnp.float32))
+
+
+def test_cached_autoreset_matches_autoreset_on_a_deterministic_env():
+    # CountEnv's reset is deterministic, so restoring the cached initial state must give
+    # exactly AutoReset's trajectory (flags, rewards, final_obs, obs after the episode end).
+    env, ref = CachedAutoReset(CountEnv()), AutoReset(CountEnv())
+    params = env.default_params()
+    traj = jax.jit(run_actions, static_argnums=0)(env, ACTIONS, params)
+    want = jax.jit(run_actions, static_argnums=0)(ref, ACTIONS, params)
+    for field in ("obs", "reward", "terminated", "truncated"):
+        np.testing.assert_array_equal(getattr(traj, field), getattr(want, field))
+    np.testing.assert_array_equal(traj.info["final_obs"], want.info["final_obs"])
+    np.testing.assert_array_equal(traj.state.env_state.t, want.state.t)
+    np.testing.assert_array_equal(traj.state.first_state.t, np.zeros(len(ACTIONS)))
+
+
+def test_cached_autoreset_restores_each_envs_own_first_state():
+    # Random initial states (bandit tasks via the trial wrapper): after an episode end each
+    # of the N envs is back at ITS cached state, not a fresh draw and not another env's.
+    base = TrialWrapper(BernoulliBandit(num_arms=3), num_episodes=2)
+    env = VecEnv(CachedAutoReset(base), num_envs=4)
+    params = env.default_params()
+    obs0, state0 = env.reset(jax.random.PRNGKey(1), params)
+
+    def two_steps(state):
+        for i in range(2):  # one trial of 2 pulls: done after the second
+            ts = env.step(jax.random.PRNGKey(10 + i), state, jnp.zeros(4, jnp.int32), params)
+            state = ts.state
+        return ts
+
+    ts = jax.jit(two_steps)(state0)
+    assert bool(ts.done.all())
+    np.testing.assert_array_equal(ts.obs, obs0)
+    for got, want in zip(jax.tree.leaves(ts.state.env_state), jax.tree.leaves(state0.env_state)):
+        np.testing.assert_array_equal(got, want)
+    task_probs = jax.tree.leaves(state0.first_state)
+    assert any(np.unique(np.asarray(x), axis=0).shape[0] == 4 for x in task_probs
+               if np.asarray(x).dtype.kind == "f" and np.asarray(x).ndim == 2)
 
 
 def test_vecenv_shared_and_batched_params():
