@@ -35,7 +35,8 @@ face with a free cell can never be touched, so their geoms get ``contype = conaf
 (still there, for layout and rendering). MJX evaluates every candidate pair, so a
 broad phase (MJX's ``max_geom_pairs`` numeric) keeps the ``MAX_WALL_PAIRS`` ant-wall pairs
 with the nearest bounding spheres per geom-type group: an ant (span ~2 m) in 4 m corridors
-touches at most ~3 walls.
+touches at most ~3 walls. (D4RL's unused ``init_qpos`` custom numeric is removed: MJX reads
+custom numerics by id, not address, and would have read ``max_geom_pairs`` from it.)
 
 Solver: Newton capped at 4 iterations / 8 line-search steps (see ``locomotion``).
 """
@@ -156,6 +157,11 @@ def build_maze_model(
         actuator.ctrlrange = [-1.0, 1.0]
     spec.option.iterations = solver_iterations
     spec.option.ls_iterations = ls_iterations
+    # MJX (3.x, collision_driver._numeric) reads a custom numeric as numeric_data[id], not
+    # numeric_data[numeric_adr[id]]: behind D4RL's 15-value "init_qpos" numeric it would read
+    # 0 (init_qpos[1]) and keep no pairs. That numeric is unused (gym's MujocoEnv takes its
+    # init_qpos from qpos0), so drop it and make max_geom_pairs numeric 0.
+    spec.delete(spec.numeric("init_qpos"))
     spec.add_numeric(name="max_geom_pairs", data=[MAX_WALL_PAIRS])
     try:
         return spec.compile()

@@ -287,6 +287,7 @@ class MjxEnv(Environment[MjxState, Any]):
         return jax.lax.fori_loop(0, self.n_substeps, substep, data)
 
     def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, MjxState]:
+        """``(obs [obs_dim] float32, MjxState)`` of a new episode (``reset_data`` + ``observation``)."""
         model = self.model(params)
         data, extras = self.reset_data(key, params, model)
         obs = self.observation(data, extras, params).astype(self.obs_dtype)
@@ -294,6 +295,11 @@ class MjxEnv(Environment[MjxState, Any]):
         return obs, state
 
     def step(self, key: jax.Array, state: MjxState, action: jax.Array, params: Any) -> EnvStep:
+        """One control step: ``n_substeps`` physics steps with ``action [nu]``, then ``task_step``.
+
+        ``truncated`` is ``time_step >= episode_length`` and not terminated; ``info`` holds
+        the task's entries and ``"final_obs"`` (here equal to ``obs``: no auto-reset).
+        """
         del key  # the physics is deterministic; tasks with noise override step
         model = self.model(params)
         action = jnp.asarray(action, jnp.float32)
