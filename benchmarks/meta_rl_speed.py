@@ -161,8 +161,10 @@ def write_results(rows: list[dict], meta: dict, out_base: str) -> None:
         "`num_workers` sampler processes (torch.multiprocessing, spawn) that receive the "
         "weights before every update and step numpy bandit envs one at a time in a Python "
         "loop (batch-1 GRU forward + `Categorical` sample per env step), then send whole "
-        "trials back; PPO on minibatches of whole trials. Its maths follows purerl "
-        "(the seed's known defects are not copied), so only the execution design differs."),
+        "trials back; PPO on minibatches of whole trials. Its maths and initialisation "
+        "follow purerl (the seed's known defects are not copied; the GRU is initialised "
+        "as flax's, since PyTorch's default init learned far slower with the same PPO), "
+        "so only the execution design differs."),
         "",
         f"Command: `{meta['command']}`  ",
         f"Date: {meta['date']}  ",
@@ -172,7 +174,9 @@ def write_results(rows: list[dict], meta: dict, out_base: str) -> None:
         f"at end: {_fmt_load(meta['load_end'])}  "),
         f"purerl side: {json.dumps(meta['versions'])}  ",
         (f"torch side: torch {meta['torch']['torch']}, numpy {meta['torch']['numpy']}, "
-        f"learner {meta['torch']['torch_threads_learner']} intra-op thread, each sampler 1"),
+        f"learner {meta['torch']['torch_threads_learner']} intra-op thread (two threads "
+        "oversubscribed the shared cores: 31 s instead of 2 s per PPO update), each "
+        "sampler 1"),
         "",
         (f"Problem (both sides): RL^2 GRU(256) on Bernoulli bandits k=5, n=10 pulls per "
         f"trial, the main job's PPO settings ({json.dumps(meta['hparams'])}), "
@@ -182,8 +186,8 @@ def write_results(rows: list[dict], meta: dict, out_base: str) -> None:
         "| implementation | workers | env-steps/s | updates/s | s/update (sample + update) "
         "| compile / start-up s | "
         + " | ".join(f"time to return >= {t} (update #); incl. compile" for t in thresholds)
-        + " | final training return |",
-        "|---|---|---|---|---|---|" + "---|" * len(thresholds) + "---|",
+        + " | final training return | 1-min load avg before / after |",
+        "|---|---|---|---|---|---|" + "---|" * len(thresholds) + "---|---|",
     ]
     for r in rows:
         split = ("one fused call" if r["sample_s_per_update"] is None else
@@ -192,7 +196,8 @@ def write_results(rows: list[dict], meta: dict, out_base: str) -> None:
         lines.append(
             f"| {r['implementation']} | {r['workers']} | {r['env_steps_per_s']:,.0f} | "
             f"{r['updates_per_s']:.3f} | {r['s_per_update']:.2f} ({split}) | "
-            f"{r['compile_s']:.1f} | {reached} | {r['final_return']:.2f} |")
+            f"{r['compile_s']:.1f} | {reached} | {r['final_return']:.2f} | "
+            f"{r['load_avg_before'][0]:.1f} / {r['load_avg_after'][0]:.1f} |")
     ours = next((r for r in rows if r["implementation"].startswith("purerl")), None)
     lines += ["", ("Speed-up of purerl (env-steps/s ratio; time to threshold ratio where both "
               "reached it):"), ""]

@@ -12,8 +12,11 @@ re-implementation of its *design*, for the speed comparison of
 - the envs are numpy Bernoulli-bandit trials: k arms with ``p ~ U[0, 1]^k`` drawn at the
   start of each trial, n pulls per trial, input ``[1 | one_hot(prev_action) | prev_reward
   | prev_done]`` (as ``envs_jax.meta.TrialWrapper`` over ``envs_jax.bandits``);
-- the policy is LayerNorm(input) -> GRU(256) -> policy logits and value (sizes of
-  ``purerl.common.networks.GRUActorCritic``); PPO (Schulman et al. 2017, eq. 7 and 9)
+- the policy is LayerNorm(input) -> GRU(256) -> policy logits and value (sizes and
+  initialisation of ``purerl.common.networks.GRUActorCritic``: with PyTorch's default GRU
+  init the same PPO learned far slower here, training return 5.30 vs 6.16 per trial after
+  30 updates, which would mix an init choice into the time-to-score; ``--gru_init torch``
+  keeps PyTorch's default); PPO (Schulman et al. 2017, eq. 7 and 9)
   with GAE (gamma 0.99, lambda = ``tau`` 0.3) over whole trials, recurrent minibatches
   of whole trials (the GRU is unrolled over the trial from a zero state), advantage
   normalisation per minibatch, clipped value loss, global-norm gradient clipping, and
@@ -53,7 +56,7 @@ DEFAULTS = {"num_actions": 5, "num_traj": 10, "hidden_size": 256, "batch_size": 
             "mini_batch_size": 1280, "ppo_epochs": 4, "learning_rate": 1e-3,
             "clip_param": 0.2, "tau": 0.3, "gamma": 0.99, "vf_coef": 0.5, "ent_coef": 0.01,
             "max_grad_norm": 0.9, "num_updates": 60, "num_workers": 1, "seed": 0,
-            "learner_threads": 1}
+            "learner_threads": 1, "gru_init": "purerl"}
 
 
 class BanditTrialEnv:
@@ -102,10 +105,16 @@ class GRUPolicy(nn.Module):
 
     ``forward(obs [B, T, obs_dim], h [1, B, H])`` -> ``(logits [B, T, k], value [B, T],
     h [1, B, H])``. Heads use orthogonal init with gains 0.01 (policy) and 1 (value), as
-    purerl; the GRU keeps PyTorch's default init.
+    purerl. ``gru_init="purerl"`` initialises the GRU as flax's ``GRUCell`` (purerl's):
+    truncated-normal LeCun input kernels, orthogonal recurrent kernels per gate, zero
+    biases; ``"torch"`` keeps PyTorch's default ``U(-1/sqrt(H), 1/sqrt(H))``.
+
+    Raises:
+        ValueError: ``gru_init`` is neither "purerl" nor "torch".
     """
 
-    def __init__(self, obs_dim: int, num_actions: int, hidden_size: int):
+    def __init__(self, obs_dim: int, num_actions: int, hidden_size: int,
+                 gru_init: str = "purerl"):
         super().__init__()
         self.norm = nn.LayerNorm(obs_dim)
         self.gru = nn.GRU(obs_dim, hidden_size, batch_first=True)
@@ -114,7 +123,22 @@ class GRUPolicy(nn.Module):
         for layer, gain in ((self.pi, 0.01), (self.v, 1.0)):
             nn.init.orthogonal_(layer.weight, gain)
             nn.init.zeros_(layer.bias)
+        if gru_init == "purerl":
+            self._flax_gru_init(obs_dim, hidden_size)
+        elif gru_init != "torch":
+            raise ValueError(f"gru_init: expected 'purerl' or 'torch', got {gru_init!r}")
         self.hidden_size = hidden_size
+
+    @torch.no_grad()
+    def _flax_gru_init(self, obs_dim: int, hidden_size: int) -> None:
+        # flax lecun_normal: truncated normal in [-2, 2] std units, rescaled so the
+        # variance is 1/fan_in (0.8796... is the std of a standard normal cut at +-2).
+        std = (1.0 / obs_dim) ** 0.5 / 0.87962566103423978
+        nn.init.trunc_normal_(self.gru.weight_ih_l0, 0.0, std, -2 * std, 2 * std)
+        for gate in range(3):  # r, z, n blocks: flax has one orthogonal kernel per gate
+            nn.init.orthogonal_(self.gru.weight_hh_l0[gate * hidden_size:(gate + 1) * hidden_size])
+        nn.init.zeros_(self.gru.bias_ih_l0)
+        nn.init.zeros_(self.gru.bias_hh_l0)
 
     def forward(self, obs, h):
         features, h = self.gru(self.norm(obs), h)
@@ -132,7 +156,7 @@ def sampler_worker(rank: int, hp: dict, conn) -> None:
     torch.manual_seed(hp["seed"] * 1000 + rank + 1)
     rng = np.random.default_rng([hp["seed"], rank])
     env = BanditTrialEnv(hp["num_actions"], hp["num_traj"], rng)
-    policy = GRUPolicy(env.obs_dim, hp["num_actions"], hp["hidden_size"])
+    policy = GRUPolicy(env.obs_dim, hp["num_actions"], hp["hidden_size"], hp["gru_init"])
     conn.send("ready")
     n = hp["num_traj"]
     while True:
@@ -233,7 +257,7 @@ def train(hp: dict) -> dict:
     torch.set_num_threads(hp["learner_threads"])
     torch.manual_seed(hp["seed"])
     obs_dim = 1 + hp["num_actions"] + 2
-    policy = GRUPolicy(obs_dim, hp["num_actions"], hp["hidden_size"])
+    policy = GRUPolicy(obs_dim, hp["num_actions"], hp["hidden_size"], hp["gru_init"])
     optim = torch.optim.Adam(policy.parameters(), lr=hp["learning_rate"], eps=1e-5)
 
     t0 = time.perf_counter()
@@ -292,6 +316,7 @@ def train(hp: dict) -> dict:
         "losses_last_update": losses[-1],
         "torch": torch.__version__, "numpy": np.__version__,
         "torch_threads_learner": torch.get_num_threads(), "torch_threads_sampler": 1,
+        "gru_init": hp["gru_init"],
         "platform": platform.platform(), "cpu_count": os.cpu_count(),
     }
 
