@@ -24,8 +24,9 @@ is accepted and means exactly that). The runner's other flags (``--pdb_post_mort
 Evaluation runs inside the compiled loop on an environment of our protocol: the synthetic
 ``LinearTargetEnv`` (``--task_class synthetic --task_name linear_target``), or an env
 registered in ``envs_jax`` under the task name (``hopper-medium-v2``), ``d4rl/<family>`` or
-``<family>``. Until the MJX D4RL envs are registered, D4RL tasks train without evaluation
-and say so at start-up.
+``<family>`` (the MJX tasks ``hopper``, ``halfcheetah``, ``walker2d``, ``ant``) or, for
+AntMaze, ``antmaze-<maze>``. A task with no registered env trains without evaluation and
+says so at start-up.
 
 Artefacts in ``root_dir`` (never overwritten): config.json, metrics_seed<i>.csv (one row
 per call of K SGD steps; eval columns filled every ``eval_every_steps`` calls), params/
@@ -291,6 +292,11 @@ def resolve_env(args: OfflineArgs) -> tuple[Any, Any, str]:
         return env, env.default_params(), ""
     family = env_family(args.task_name)
     tried = [args.task_name, f"d4rl/{family}", family]
+    if family == "antmaze":
+        # "antmaze-large-diverse-v0" / "D4RL/antmaze/large-play-v1" -> "antmaze-large".
+        maze = next((m for m in ("umaze", "medium", "large") if m in args.task_name), None)
+        if maze is not None:
+            tried.insert(1, f"antmaze-{maze}")
     for env_id in tried:
         if env_id in envs_jax.registered_envs():
             env, params = envs_jax.make(env_id)

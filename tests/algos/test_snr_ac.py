@@ -140,7 +140,23 @@ def test_readme_snr_bindings_parse_onto_our_config():
             ["--algorithm", "snr", "--gin_bindings=cql.config.CQLConfig.cql_alpha=1.0"]))
 
 
-def test_d4rl_task_without_env_is_known_before_training():
+@pytest.mark.parametrize("task_name, env_cls, obs_dim", [
+    ("hopper-medium-v2", "Hopper", 11),
+    ("antmaze-large-diverse-v0", "AntMaze", 29),
+    ("D4RL/antmaze/umaze-v1", "AntMaze", 29),
+])
+def test_d4rl_task_resolves_to_its_mjx_env(task_name, env_cls, obs_dim):
+    # Building the env loads the MJCF but compiles nothing.
+    args = offline.parse_args(["--task_name", task_name, "--batch_size", "64"])
+    env, params, reason = offline.resolve_env(args)
+    assert type(env).__name__ == env_cls and reason == ""
+    assert env.observation_space(params).shape == (obs_dim,)
+    if env_cls == "AntMaze":
+        assert env.maze == task_name.split("antmaze")[1].strip("-/").split("-")[0]
+
+
+def test_d4rl_task_without_env_is_known_before_training(monkeypatch):
+    monkeypatch.setattr(offline.envs_jax, "registered_envs", lambda: [])
     args = offline.parse_args(["--task_name", "hopper-medium-v2", "--batch_size", "64"])
     env, params, reason = offline.resolve_env(args)
     assert env is None and params is None
@@ -149,7 +165,8 @@ def test_d4rl_task_without_env_is_known_before_training():
 
 
 @pytest.mark.slow
-def test_cli_without_env_trains_and_says_so(tmp_path, capsys):
+def test_cli_without_env_trains_and_says_so(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(offline.envs_jax, "registered_envs", lambda: [])
     spec = spec_for("hopper-medium-v2")
     path = str(tmp_path / "hopper-medium-v2.hdf5")
     write_d4rl(path, shaped_random_d4rl(spec, 200, episode_len=50))
