@@ -35,7 +35,7 @@ from envs_jax import spaces
 from envs_jax.mjx.base import ASSETS_DIR, MjxEnv, MjxParams, TaskStep, load_mjcf
 from envs_jax.mjx.render import Camera
 
-__all__ = ["CheetahRun", "CHEETAH_XML", "RUN_SPEED", "EPISODE_LENGTH", "SETTLE_STEPS", "run_reward"]
+__all__ = ["CHEETAH_XML", "EPISODE_LENGTH", "RUN_SPEED", "SETTLE_STEPS", "CheetahRun", "run_reward"]
 
 CHEETAH_XML = os.path.join(ASSETS_DIR, "cheetah.xml")
 RUN_SPEED = 10.0  # m/s above which the reward is 1 (dm_control cheetah._RUN_SPEED)

@@ -33,7 +33,7 @@ from mujoco import mjx
 
 import jax
 
-__all__ = ["Camera", "DMC_SKYBOX"]
+__all__ = ["DMC_SKYBOX", "Camera"]
 
 # DMC's common/skybox.xml gradient: rgb1 (zenith) and rgb2 (nadir).
 DMC_SKYBOX = ((0.4, 0.6, 0.8), (0.0, 0.0, 0.0))
