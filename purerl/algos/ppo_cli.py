@@ -26,7 +26,9 @@ import numpy as np
 import tyro
 
 import envs_jax
-from envs_jax.wrappers import AutoReset, RecordEpisodeStats, VecEnv
+from envs_jax import spaces
+from envs_jax.core import Environment
+from envs_jax.wrappers import AutoReset, CachedAutoReset, RecordEpisodeStats, VecEnv, Wrapper
 from purerl.algos import ppo
 from purerl.common import logging as lg
 from purerl.common import sweep as sw
@@ -89,11 +91,58 @@ class Args(ppo.PPOConfig):
                                 for f in dataclasses.fields(ppo.PPOConfig)})
 
 
+def is_mjx_env(env_id: str, env: Environment) -> bool:
+    """Whether ``env`` is an MJX physics task: a registered MJX id, or an
+    ``envs_jax.mjx.base.MjxEnv`` (also inside ``Wrapper``s).
+
+    Never imports MuJoCo: if ``envs_jax.mjx.base`` was not imported yet, no ``MjxEnv`` exists.
+    """
+    if env_id in envs_jax.MJX_ENV_IDS:
+        return True
+    mjx_base = sys.modules.get("envs_jax.mjx.base")
+    if mjx_base is None:
+        return False
+    while isinstance(env, Wrapper):
+        if isinstance(env, mjx_base.MjxEnv):
+            return True
+        env = env.env
+    return isinstance(env, mjx_base.MjxEnv)
+
+
+def vec_env(env_id: str, env: Environment, num_envs: int) -> VecEnv:
+    """``VecEnv(<auto-reset>(RecordEpisodeStats(env)), num_envs)`` for training.
+
+    The auto-reset is ``CachedAutoReset`` for MJX tasks (``is_mjx_env``): ``AutoReset`` runs
+    a full reset at every step (an MJX reset builds a fresh ``mjx.Data``, often runs a
+    forward pass, and DMC cheetah-run settles for 200 physics steps), while ``CachedAutoReset`` restores each env's initial state drawn at ``reset`` (every
+    episode of one env starts from the same state; the ``num_envs`` envs differ). Cheap
+    envs (gymnax, bandits, tabular) keep ``AutoReset``: a fresh initial state per episode.
+
+    Args:
+        env_id: the ``envs_jax.make`` id ``env`` was built from.
+        env: the base environment.
+        num_envs: ``N``, the vectorised batch, >= 1.
+
+    Raises:
+        ValueError: if ``num_envs < 1`` (from ``VecEnv``).
+    """
+    auto_reset = CachedAutoReset if is_mjx_env(env_id, env) else AutoReset
+    return VecEnv(auto_reset(RecordEpisodeStats(env)), num_envs)
+
+
 def build(args: Args) -> ppo.TrainParts:
-    """Env, network and PPO train parts for ``args`` (nothing compiled)."""
+    """Env, network and PPO train parts for ``args`` (nothing compiled).
+
+    Raises:
+        ValueError: if the env's action space is not ``Discrete`` (the policy is categorical).
+    """
     env, env_params = envs_jax.make(args.env_id)
-    num_actions = env.action_space(env_params).n
-    vec = VecEnv(AutoReset(RecordEpisodeStats(env)), args.num_envs)
+    action_space = env.action_space(env_params)
+    require(isinstance(action_space, spaces.Discrete), "env_id",
+            "an env with a Discrete action space (PPO here has a categorical policy)",
+            f"{args.env_id} (a {type(action_space).__name__} action space)")
+    num_actions = action_space.n
+    vec = vec_env(args.env_id, env, args.num_envs)
     if args.model_type == "gru":
         net = GRUActorCritic(num_actions, args.hidden_size)
     else:
@@ -103,7 +152,7 @@ def build(args: Args) -> ppo.TrainParts:
 
 def final_return(metrics: dict, fraction: float = 0.1) -> np.ndarray:
     """Mean episode return over the last ``fraction`` of updates: ``[..., U] -> [...]``."""
-    num = max(1, int(round(np.asarray(metrics["episode_count"]).shape[-1] * fraction)))
+    num = max(1, round(np.asarray(metrics["episode_count"]).shape[-1] * fraction))
     total = np.asarray(metrics["episode_return_sum"])[..., -num:].sum(-1)
     count = np.asarray(metrics["episode_count"])[..., -num:].sum(-1)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
