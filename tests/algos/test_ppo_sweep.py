@@ -76,11 +76,14 @@ def test_one_compile_serves_the_grid_and_each_point_equals_its_single_run():
     assert len(traces) == 1
 
     keys = jax.random.split(jax.random.PRNGKey(0), 2)
+    # Single (unbatched) runs: one compile serves both points, whose hyperparameters come
+    # from their own configs (``hyperparams_from(cfg)``, what a non-swept run stores).
+    single = jax.jit(train)
     for g in (1, 2):  # (lr 1e-3, ent 0.05) and (lr 1e-2, ent 0)
-        single = jax.jit(_train(dataclasses.replace(CFG, **points[g])))
+        hp = ppo.hyperparams_from(dataclasses.replace(CFG, **points[g]))
         for s in range(2):
             # vmapped and unbatched XLA kernels may sum in another order: float32 noise only.
-            for a, b in zip(_params_of(single(keys[s])), _params_of(out, g * 2 + s)):
+            for a, b in zip(_params_of(single(keys[s], 0, hp)), _params_of(out, g * 2 + s)):
                 np.testing.assert_allclose(a, b, rtol=0, atol=2e-5)
     # Different points really train differently (run 0: lr 1e-3, run 4: lr 1e-2; seed 0).
     diff = max(np.abs(a - b).max() for a, b in zip(_params_of(out, 0), _params_of(out, 4)))

@@ -38,27 +38,33 @@ def tiny_run(tmp_path_factory):
 
 
 def test_same_seed_identical_params_and_no_retrace():
-    cfg = rl2.Config(**{**TINY, "metalearn_epochs": 3, "checkpoint_every": 3})
-    train = rl2.make_train(cfg)
+    """Through the CLI's own path (``run_sweep``: one compiled segment program called once
+    per segment): segments never retrace, the same seed gives identical params, another
+    seed different ones. The program is the one the checkpoint test and the CLI fixture run,
+    so the persistent compilation cache (tests/conftest.py) compiles it once for all three."""
+    cfg = rl2.Config(**TINY)
+    setup = rl2.build(cfg)
     traces = []
 
-    def counted(key, seed_idx):
-        traces.append(1)  # runs at trace time only
-        return train(key, seed_idx)
+    def counted(state, n):
+        traces.append(n)  # runs at trace time only
+        return setup.parts.run_updates(state, n)
 
-    sweep = jax.jit(jax.vmap(counted))
-    keys = jax.random.split(jax.random.PRNGKey(0), 2)
-    out1 = sweep(keys, jnp.arange(2))
-    out2 = sweep(keys, jnp.arange(2))
-    out3 = sweep(jax.random.split(jax.random.PRNGKey(1), 2), jnp.arange(2))
-    assert len(traces) == 1, "a second call of the compiled train function retraced"
-    assert leaves_equal(out1.runner_state.train_state.params, out2.runner_state.train_state.params)
-    assert not leaves_equal(out1.runner_state.train_state.params,
-                            out3.runner_state.train_state.params)
-    assert out1.metrics["pg_loss"].shape == (2, 3)
+    def run(seed):
+        return run_sweep(setup.parts.init, counted, seed=seed, num_seeds=2, num_updates=30,
+                         segment_updates=cfg.checkpoint_every)
+
+    first = run(0)
+    assert traces == [cfg.checkpoint_every], "the compiled segment function retraced"
+    again, other = run(0), run(1)  # each run lowers its program once (cache: no recompile)
+    assert len(traces) == 3
+    params = first.state.train_state.params
+    assert leaves_equal(params, again.state.train_state.params)
+    assert not leaves_equal(params, other.state.train_state.params)
+    assert first.metrics["pg_loss"].shape == (2, 30) and int(first.state.update_idx[0]) == 30
     # Seeds of one sweep differ from each other.
-    p = out1.runner_state.train_state.params
-    assert not leaves_equal(jax.tree.map(lambda x: x[0], p), jax.tree.map(lambda x: x[1], p))
+    assert not leaves_equal(jax.tree.map(lambda x: x[0], params),
+                            jax.tree.map(lambda x: x[1], params))
 
 
 def test_checkpoint_round_trip_restores_identical_state(tmp_path):
