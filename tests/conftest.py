@@ -11,4 +11,12 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="purerl-jax-cache-"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
+# XLA:CPU compiles dominate this suite. LLVM optimisation level 1 (instead of XLA's default)
+# compiles our PPO programs ~1.5x faster and, measured on the 2-core CI-class CPU, runs
+# them no slower (RL^2 learning test: compile 20 -> 13 s, train 15.7 -> 14.9 s, same
+# scores to float noise); level 0 would compile faster still but run several times slower.
+# Appended here (before the backend starts), so the CLI subprocesses inherit it too.
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + " --xla_backend_optimization_level=1").strip()
 warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -1,5 +1,7 @@
 """PPO loss against hand-computed values, and the target_kl early stop."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -57,12 +59,15 @@ def _cartpole_parts(**overrides):
 
 
 def test_target_kl_stops_epochs_early():
-    _, train = _cartpole_parts(target_kl=1e-9, learning_rate=1e-2)
-    out = jax.jit(train)(jax.random.PRNGKey(0))
+    # target_kl and learning_rate are traced hyperparameters: one compiled program runs
+    # both configs, each passing the hyperparameters of its own PPOConfig.
+    cfg, train = _cartpole_parts(target_kl=1e-9, learning_rate=1e-2)
+    train = jax.jit(train)
+    out = train(jax.random.PRNGKey(0), 0, ppo.hyperparams_from(cfg))
     # The KL after the first epoch already exceeds 1.5e-9: exactly one epoch ran.
     np.testing.assert_array_equal(out.metrics["epochs_run"], 1.0)
-    _, train = _cartpole_parts(target_kl=0.0)
-    out = jax.jit(train)(jax.random.PRNGKey(0))
+    cfg = dataclasses.replace(cfg, target_kl=0.0, learning_rate=3e-4)
+    out = train(jax.random.PRNGKey(0), 0, ppo.hyperparams_from(cfg))
     np.testing.assert_array_equal(out.metrics["epochs_run"], 4.0)
     # Annealing: learning rate falls linearly, 1 - u/U.
     np.testing.assert_allclose(out.metrics["learning_rate"],
