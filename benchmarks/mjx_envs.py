@@ -19,7 +19,10 @@ Also times the pixel renderer (``envs_jax.mjx.render.Camera``, cheetah ``side`` 
 cheetah-run rollout to ``benchmarks/results/media/``.
 
     nice -n 5 python benchmarks/mjx_envs.py [--tasks hopper,cheetah-run] [--batches 1,64,1024]
-        [--steps 1000] [--cell_s 20] [--media]
+        [--steps 1000] [--cell_s 20] [--media] [--merge]
+
+``--merge`` adds this run's tasks to the existing results files (rows of other tasks, the
+renderer timing and the earlier commands are kept; rows of re-measured tasks are replaced).
 
 Writes ``benchmarks/results/mjx_envs.{md,json}``. A task that fails to build (e.g. not
 written yet) is recorded with the error instead of numbers.
@@ -28,6 +31,7 @@ written yet) is recorded with the error instead of numbers.
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import platform
@@ -261,13 +265,26 @@ def main(argv=None) -> None:
     parser.add_argument("--no_render", action="store_true", help="skip the renderer timing")
     parser.add_argument("--media", action="store_true", help="write the cheetah-run PNG + GIF")
     parser.add_argument("--out", default=os.path.join(RESULTS, "mjx_envs"), help="output path stem")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other tasks' rows of the existing results files")
     args = parser.parse_args(argv)
     command = "python benchmarks/mjx_envs.py " + " ".join(argv if argv is not None else sys.argv[1:])
     batches = [int(b) for b in args.batches.split(",")]
+    specs = [t for t in args.tasks.split(",") if t]
 
-    render_rows = [] if args.no_render else render_ms_per_frame()
+    kept_rows, kept_missing, kept_render = [], [], []
+    if args.merge and os.path.exists(args.out + ".json"):
+        with open(args.out + ".json") as f:
+            old = json.load(f)
+        kept_rows = [r for r in old["rows"] if r["task"] not in specs]
+        kept_missing = [m for m in old["missing"] if m["task"].split(" @ ")[0] not in specs]
+        kept_render = old.get("render", [])
+        command = old["command"] + " ; then (--merge) " + command
+    render_rows = kept_render if args.no_render else render_ms_per_frame()
     media = write_media() if args.media else []
-    rows, missing = [], []
+    if args.merge and not media:  # keep listing the media an earlier run wrote
+        media = sorted(glob.glob(os.path.join(RESULTS, "media", "*")))
+    rows, missing = kept_rows, kept_missing
 
     def save():  # after every cell, so a long run that is cut short keeps what it measured
         with open(args.out + ".json", "w") as f:
@@ -276,7 +293,7 @@ def main(argv=None) -> None:
         with open(args.out + ".md", "w") as f:
             f.write(to_markdown(rows, missing, render_rows, command, media))
 
-    for spec in [t for t in args.tasks.split(",") if t]:
+    for spec in specs:
         env_id, kwargs = parse_task(spec)
         try:
             env, params = envs_jax.make(env_id, **kwargs)
