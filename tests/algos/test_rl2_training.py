@@ -17,9 +17,9 @@ from purerl.common.checkpoint import Checkpointer
 from purerl.common.experiment import run_sweep
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# 20 segments of 10 updates: long enough to kill a run between two checkpoints.
+# 10 segments of 10 updates: long enough to kill a run between two checkpoints.
 TINY = dict(num_workers=16, batch_size=160, mini_batch_size=40, hidden_size=16,
-            metalearn_epochs=200, checkpoint_every=10, num_tasks=64, num_seeds=2, log_every=0)
+            metalearn_epochs=100, checkpoint_every=10, num_tasks=64, num_seeds=2, log_every=0)
 TINY_ARGS = [f"--{k}={v}" for k, v in TINY.items()]
 
 
