@@ -172,7 +172,21 @@ def _finite(data: mjx.Data) -> jax.Array:
     return jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
 
 
-class Hopper(GymLocomotionEnv):
+class _PlanarWalker(GymLocomotionEnv):
+    """What gym's Hopper and Walker2d share: 4 physics steps per control step, control cost
+    1e-3, healthy reward 1, reset noise ``U(-5e-3, 5e-3)`` on qpos and qvel, and the
+    observation ``qpos[1:]`` (x excluded) followed by ``clip(qvel, -10, 10)``."""
+
+    FRAME_SKIP = 4
+    CTRL_COST = 1e-3
+    HEALTHY_REWARD = 1.0
+    RESET_NOISE = 5e-3
+
+    def observation(self, data, extras, params) -> jax.Array:
+        return jnp.concatenate([data.qpos[1:], jnp.clip(data.qvel, -10.0, 10.0)])
+
+
+class Hopper(_PlanarWalker):
     """gym ``Hopper-v2/v3``: obs ``[11]`` = ``qpos[1:]`` (5), ``clip(qvel, -10, 10)`` (6).
 
     Healthy (else terminated): all of ``(qpos, qvel)[2:]`` finite and in ``(-100, 100)``,
@@ -181,13 +195,6 @@ class Hopper(GymLocomotionEnv):
     """
 
     XML = "hopper.xml"
-    FRAME_SKIP = 4
-    CTRL_COST = 1e-3
-    HEALTHY_REWARD = 1.0
-    RESET_NOISE = 5e-3
-
-    def observation(self, data, extras, params) -> jax.Array:
-        return jnp.concatenate([data.qpos[1:], jnp.clip(data.qvel, -10.0, 10.0)])
 
     def is_healthy(self, data) -> jax.Array:
         state = jnp.concatenate([data.qpos, data.qvel])[2:]
@@ -196,7 +203,7 @@ class Hopper(GymLocomotionEnv):
         return _finite(data) & in_range & (z > 0.7) & (jnp.abs(angle) < 0.2)
 
 
-class Walker2d(GymLocomotionEnv):
+class Walker2d(_PlanarWalker):
     """gym ``Walker2d-v2/v3``: obs ``[17]`` = ``qpos[1:]`` (8), ``clip(qvel, -10, 10)`` (9).
 
     Healthy (else terminated): ``0.8 < qpos[1] < 2.0`` (torso height, m) and
@@ -205,13 +212,6 @@ class Walker2d(GymLocomotionEnv):
     """
 
     XML = "walker2d.xml"
-    FRAME_SKIP = 4
-    CTRL_COST = 1e-3
-    HEALTHY_REWARD = 1.0
-    RESET_NOISE = 5e-3
-
-    def observation(self, data, extras, params) -> jax.Array:
-        return jnp.concatenate([data.qpos[1:], jnp.clip(data.qvel, -10.0, 10.0)])
 
     def is_healthy(self, data) -> jax.Array:
         z, angle = data.qpos[1], data.qpos[2]
