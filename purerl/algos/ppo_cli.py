@@ -114,8 +114,9 @@ def vec_env(env_id: str, env: Environment, num_envs: int) -> VecEnv:
 
     The auto-reset is ``CachedAutoReset`` for MJX tasks (``is_mjx_env``): ``AutoReset`` runs
     a full reset at every step (an MJX reset builds a fresh ``mjx.Data``, often runs a
-    forward pass, and DMC cheetah-run settles for 200 physics steps), while ``CachedAutoReset`` restores each env's initial state drawn at ``reset`` (every
-    episode of one env starts from the same state; the ``num_envs`` envs differ). Cheap
+    forward pass, and DMC cheetah-run settles for 200 physics steps), while
+    ``CachedAutoReset`` restores each env's initial state drawn at ``reset`` (every episode
+    of one env starts from the same state; the ``num_envs`` envs differ). Cheap
     envs (gymnax, bandits, tabular) keep ``AutoReset``: a fresh initial state per episode.
 
     Args:
