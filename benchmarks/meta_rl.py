@@ -81,7 +81,7 @@ def run_setting(model: str, task: str, n: int, k: int, num_seeds: int, extra: li
                 runs_dir: str) -> str:
     """Trains one (model, setting) with ``purerl-rl2``; returns the kept summary's path."""
     name = f"{setting_name(task, n, k)}-{model}-s{num_seeds}-{time.strftime('%Y%m%d-%H%M%S')}"
-    cmd = [sys.executable, "-m", "purerl.algos.rl2", "--task", task, "--num_traj", str(n),
+    cmd = [sys.executable, "-m", "purerl.cli.rl2", "--task", task, "--num_traj", str(n),
            "--num_actions", str(k), "--model_type", model, "--num_seeds", str(num_seeds),
            "--runs_dir", runs_dir, "--out_file", name,
            *PRESETS.get((model, task, n), []), *extra]

@@ -35,7 +35,7 @@ import purerl  # noqa: E402,F401  (sets the XLA:CPU workaround flags before jax 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from purerl.algos import ppo_cli  # noqa: E402
+from purerl.cli import ppo as ppo_cli  # noqa: E402
 from purerl.common import logging as lg  # noqa: E402
 
 PEER_VENV = os.path.join(ROOT, "benchmarks", ".venv-peers")

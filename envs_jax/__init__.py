@@ -19,7 +19,9 @@ Registered ids (defaults in brackets):
 
 from __future__ import annotations
 
-import purerl  # noqa: F401  (sets the XLA:CPU workaround flags before JAX starts)
+from envs_jax import _xla
+
+_xla.apply()  # XLA:CPU workaround flags, before JAX starts its backend (see _xla.py)
 
 import functools
 from collections.abc import Callable

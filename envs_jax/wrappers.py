@@ -13,6 +13,7 @@ give identical results (tested); ``VecEnv`` goes outermost.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import jax
@@ -239,3 +240,45 @@ class VecEnv(Wrapper):
 
     def action_space(self, params: Any) -> spaces.Space:
         return self.env.action_space(self._one(params))
+
+
+def is_mjx_env(env_id: str, env: Environment) -> bool:
+    """Whether ``env`` is an MJX physics task: a registered MJX id, or an
+    ``envs_jax.mjx.base.MjxEnv`` (also inside ``Wrapper``s).
+
+    Never imports MuJoCo: if ``envs_jax.mjx.base`` was not imported yet, no ``MjxEnv`` exists.
+    """
+    from envs_jax import MJX_ENV_IDS  # late: envs_jax/__init__ imports this module
+
+    if env_id in MJX_ENV_IDS:
+        return True
+    mjx_base = sys.modules.get("envs_jax.mjx.base")
+    if mjx_base is None:
+        return False
+    while isinstance(env, Wrapper):
+        if isinstance(env, mjx_base.MjxEnv):
+            return True
+        env = env.env
+    return isinstance(env, mjx_base.MjxEnv)
+
+
+def vec_env(env_id: str, env: Environment, num_envs: int) -> VecEnv:
+    """``VecEnv(<auto-reset>(RecordEpisodeStats(env)), num_envs)`` for training.
+
+    The auto-reset is ``CachedAutoReset`` for MJX tasks (``is_mjx_env``): ``AutoReset`` runs
+    a full reset at every step (an MJX reset builds a fresh ``mjx.Data``, often runs a
+    forward pass, and DMC cheetah-run settles for 200 physics steps), while
+    ``CachedAutoReset`` restores each env's initial state drawn at ``reset`` (every episode
+    of one env starts from the same state; the ``num_envs`` envs differ). Cheap
+    envs (gymnax, bandits, tabular) keep ``AutoReset``: a fresh initial state per episode.
+
+    Args:
+        env_id: the ``envs_jax.make`` id ``env`` was built from.
+        env: the base environment.
+        num_envs: ``N``, the vectorised batch, >= 1.
+
+    Raises:
+        ValueError: if ``num_envs < 1`` (from ``VecEnv``).
+    """
+    auto_reset = CachedAutoReset if is_mjx_env(env_id, env) else AutoReset
+    return VecEnv(auto_reset(RecordEpisodeStats(env)), num_envs)

@@ -1,7 +1,7 @@
 """purerl: pure-JAX RL. An environment, an agent and a seed sweep in one ``jax.jit``."""
 
-from purerl import _xla_workarounds
+from envs_jax import _xla
 
-_xla_workarounds.apply()  # before any JAX computation: see the module's docstring
+_xla.apply()  # before any JAX computation (envs_jax applies it too): see its docstring
 
 __version__ = "0.1.0"

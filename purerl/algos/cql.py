@@ -13,21 +13,17 @@ semantics in the project's ``specs/offline_rl.md``:
 The seed notes it reproduces CQL on D4RL gym but not on AntMaze.
 
 Entry points: ``CQLConfig`` (the seed's ``cql.config.CQLConfig`` fields and defaults),
-``CQLConfig.learner_config(per_step_batch_size)``; the CLI is ``python -m purerl.algos.cql``
-(= ``python -m purerl.algos.offline --algorithm cql``).
+``CQLConfig.learner_config(per_step_batch_size)``; the CLI is ``purerl-offline --algorithm cql``
+(``purerl.cli.offline``; the seed's gin names are mapped in ``purerl.cli.gin``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 from purerl.algos.offline_common import LearnerConfig
 from purerl.config import require
 from purerl.losses.snr import SNRKwargs
-
-GIN_NAME = "cql.config.CQLConfig"
-"""The gin configurable the seed binds (``--gin_bindings='cql.config.CQLConfig.x=...'``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,14 +92,3 @@ class CQLConfig:
             num_sgd_steps_per_step=self.num_sgd_steps_per_step,
             per_step_batch_size=per_step_batch_size, target_entropy=self.target_entropy,
             eval_with_q_filter=self.eval_with_q_filter, num_eval_samples=self.num_eval_samples)
-
-
-def main(argv: list[str] | None = None) -> dict:
-    """CLI: ``python -m purerl.algos.cql [seed flags]`` (``--algorithm`` defaults to cql)."""
-    from purerl.algos import offline
-
-    return offline.main(argv, default_algorithm="cql")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -14,21 +14,17 @@ semantics in the project's ``specs/offline_rl.md``:
   ``use_snr_in_bc_iters``.
 
 Entry points: ``SNRConfig`` (the seed's ``snr.config.SNRConfig``),
-``SNRConfig.learner_config(per_step_batch_size)``; the CLI is ``python -m purerl.algos.snr_ac``
-(= ``python -m purerl.algos.offline --algorithm snr``).
+``SNRConfig.learner_config(per_step_batch_size)``; the CLI is ``purerl-offline --algorithm snr``
+(``purerl.cli.offline``; the seed's gin names are mapped in ``purerl.cli.gin``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 from purerl.algos.offline_common import LearnerConfig
 from purerl.config import require
 from purerl.losses.snr import SNRKwargs
-
-GIN_NAME = "snr.config.SNRConfig"
-"""The gin configurable the seed binds (``--gin_bindings='snr.config.SNRConfig.x=...'``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -94,14 +90,3 @@ class SNRConfig:
             snr_kwargs=self.snr_kwargs, num_sgd_steps_per_step=self.num_sgd_steps_per_step,
             per_step_batch_size=per_step_batch_size, target_entropy=self.target_entropy,
             eval_with_q_filter=self.eval_with_q_filter, num_eval_samples=self.num_eval_samples)
-
-
-def main(argv: list[str] | None = None) -> dict:
-    """CLI: ``python -m purerl.algos.snr_ac [seed flags]`` (``--algorithm`` defaults to snr)."""
-    from purerl.algos import offline
-
-    return offline.main(argv, default_algorithm="snr")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -19,7 +19,8 @@ from envs_jax.offline.synthetic import (
     uniform_policy,
     write_d4rl_from_env,
 )
-from purerl.algos import cql, offline
+from purerl.algos import cql
+from purerl.cli import gin, offline
 from purerl.algos.offline_common import (
     LearnerConfig,
     conservative_term,

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import envs_jax
-from envs_jax.wrappers import AutoReset, CachedAutoReset, RecordEpisodeStats, VecEnv, Wrapper
-from purerl.algos import ppo_cli
+from envs_jax.wrappers import (AutoReset, CachedAutoReset, RecordEpisodeStats, VecEnv, Wrapper,
+                               is_mjx_env, vec_env)
+from purerl.cli import ppo as ppo_cli
 
 
 def _auto_reset_of(vec: VecEnv):
@@ -24,22 +25,22 @@ def _auto_reset_of(vec: VecEnv):
 
 def test_bandit_keeps_auto_reset():
     env, _ = envs_jax.make("bernoulli_bandit_trial")
-    assert not ppo_cli.is_mjx_env("bernoulli_bandit_trial", env)
-    vec = ppo_cli.vec_env("bernoulli_bandit_trial", env, num_envs=3)
+    assert not is_mjx_env("bernoulli_bandit_trial", env)
+    vec = vec_env("bernoulli_bandit_trial", env, num_envs=3)
     assert type(_auto_reset_of(vec)) is AutoReset and vec.num_envs == 3
 
 
 @pytest.mark.parametrize("env_id", ["halfcheetah", "ant"])
 def test_mjx_task_gets_cached_auto_reset(env_id):
     env, _ = envs_jax.make(env_id)  # builds the mjx.Model; compiles nothing
-    assert ppo_cli.is_mjx_env(env_id, env)
-    vec = ppo_cli.vec_env(env_id, env, num_envs=2)
+    assert is_mjx_env(env_id, env)
+    vec = vec_env(env_id, env, num_envs=2)
     assert type(_auto_reset_of(vec)) is CachedAutoReset
     # An MjxEnv under another id (e.g. registered by a user), bare or wrapped, is found too.
-    assert ppo_cli.is_mjx_env("my-task", env)
-    assert ppo_cli.is_mjx_env("my-task", Wrapper(Wrapper(env)))
+    assert is_mjx_env("my-task", env)
+    assert is_mjx_env("my-task", Wrapper(Wrapper(env)))
     bandit, _ = envs_jax.make("bernoulli_bandit")
-    assert not ppo_cli.is_mjx_env("my-task", Wrapper(bandit))
+    assert not is_mjx_env("my-task", Wrapper(bandit))
 
 
 def test_cached_stack_restores_first_state_with_zeroed_stats():

@@ -12,7 +12,8 @@ import pytest
 
 import envs_jax
 from envs_jax.wrappers import AutoReset, RecordEpisodeStats, VecEnv
-from purerl.algos import ppo, ppo_cli
+from purerl.algos import ppo
+from purerl.cli import ppo as ppo_cli
 from purerl.common import sweep as sw
 from purerl.common.experiment import run_inputs, run_sweep
 from purerl.common.networks import MLPActorCritic

@@ -4,6 +4,7 @@ import pytest
 import tyro
 
 from purerl.algos import rl2
+from purerl.cli import rl2 as rl2_cli
 from purerl.algos.ppo import PPOConfig
 
 
@@ -56,5 +57,5 @@ def test_seed_flag_names_and_aliases_parse():
 
 def test_bad_flag_is_rejected_before_compiling(capsys):
     with pytest.raises(SystemExit):
-        rl2.main(["--batch_size", "1001"])
+        rl2_cli.main(["--batch_size", "1001"])
     assert "batch_size: expected a multiple of num_workers=256" in capsys.readouterr().err

@@ -3,11 +3,12 @@
 import pytest
 
 from purerl.algos import rl2
+from purerl.cli import rl2 as rl2_cli
 
 
 @pytest.mark.slow
 def test_main_job_scores_at_least_6_4(tmp_path):
-    summary = rl2.main([f"--runs_dir={tmp_path}", "--out_file=main", "--log_every=0"])
+    summary = rl2_cli.main([f"--runs_dir={tmp_path}", "--out_file=main", "--log_every=0"])
     e = summary["eval"]
     assert e["score_mean"] >= 6.4, e
     assert min(e["score_per_seed"]) >= 6.3, e

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from purerl.algos import rl2
+from purerl.cli import rl2 as rl2_cli
 from purerl.common.checkpoint import Checkpointer
 from purerl.common.experiment import run_sweep
 
@@ -33,7 +34,7 @@ def leaves_equal(a, b):
 def tiny_run(tmp_path_factory):
     """One uninterrupted CLI run of the tiny config, shared by the tests below."""
     runs = tmp_path_factory.mktemp("runs")
-    summary = rl2.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=full"])
+    summary = rl2_cli.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=full"])
     return runs, summary
 
 
@@ -101,12 +102,12 @@ def test_cli_artefacts_and_no_overwrite(tiny_run):
     rows = (run_dir / "metrics_seed0.csv").read_text().strip().splitlines()
     assert len(rows) == 1 + TINY["metalearn_epochs"] and rows[0].startswith("update,")
     with pytest.raises(FileExistsError, match="never overwritten"):
-        rl2.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=full"])
+        rl2_cli.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=full"])
 
 
 def test_evaluate_entry_point_reproduces_summary(tiny_run):
     runs, summary = tiny_run
-    out = rl2.evaluate_main(["--run_dir", str(runs / "full")])
+    out = rl2_cli.evaluate_main(["--run_dir", str(runs / "full")])
     np.testing.assert_allclose(out["score_per_seed"], summary["eval"]["score_per_seed"], rtol=1e-6)
     assert out["optimum"] == pytest.approx(summary["eval"]["optimum"])
 
@@ -115,7 +116,7 @@ def test_killed_run_resumes_to_identical_params(tiny_run):
     """SIGKILL a CLI run after its first checkpoint, resume it, compare with the
     uninterrupted run of the same config (the ``tiny_run`` fixture)."""
     runs, reference = tiny_run
-    cmd = [sys.executable, "-m", "purerl.algos.rl2", *TINY_ARGS, f"--runs_dir={runs}",
+    cmd = [sys.executable, "-m", "purerl.cli.rl2", *TINY_ARGS, f"--runs_dir={runs}",
            "--out_file=killed"]
     env = {**os.environ, "PYTHONPATH": REPO}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -130,10 +131,10 @@ def test_killed_run_resumes_to_identical_params(tiny_run):
     assert killed_at is not None and killed_at < TINY["metalearn_epochs"]
     assert not (runs / "killed" / "summary.json").exists()
     # A killed run can be scored from its last complete checkpoint.
-    partial = rl2.evaluate_run(str(runs / "killed"))
+    partial = rl2_cli.evaluate_run(str(runs / "killed"))
     assert partial["updates"] == killed_at and len(partial["score_per_seed"]) == 2
 
-    resumed = rl2.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=killed", "--resume"])
+    resumed = rl2_cli.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=killed", "--resume"])
     assert resumed["resumed_from_update"] == killed_at
     assert resumed["eval"]["score_per_seed"] == reference["eval"]["score_per_seed"]
     # Final params are bitwise identical to the uninterrupted run's.
@@ -153,7 +154,7 @@ def test_killed_run_resumes_to_identical_params(tiny_run):
 def test_resume_with_changed_config_is_refused(tiny_run):
     runs, _ = tiny_run
     with pytest.raises(ValueError, match="learning_rate: saved 0.001, given 0.01"):
-        rl2.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=full", "--resume",
+        rl2_cli.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=full", "--resume",
                   "--learning_rate=0.01"])
     with pytest.raises(FileNotFoundError, match="no run to resume"):
-        rl2.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=nothing_here", "--resume"])
+        rl2_cli.main([*TINY_ARGS, f"--runs_dir={runs}", "--out_file=nothing_here", "--resume"])

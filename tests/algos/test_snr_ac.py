@@ -11,7 +11,8 @@ import pytest
 
 from envs_jax.offline import sample_steps, spec_for, write_d4rl
 from envs_jax.offline.synthetic import known_optimum_dataset, shaped_random_d4rl
-from purerl.algos import offline, snr_ac
+from purerl.algos import snr_ac
+from purerl.cli import offline
 from purerl.algos.offline_common import LearnerConfig, make_learner
 from purerl.losses.ntk_mlp import NTKCritic
 from purerl.losses.snr import SNRKwargs
@@ -182,7 +183,7 @@ def test_cli_without_env_trains_and_says_so(tmp_path, capsys, monkeypatch):
             "--gin_bindings=snr.config.SNRConfig.num_bc_iters=0",
             "--gin_bindings=snr.config.SNRConfig.actor_network_hidden_sizes=(8,)",
             "--gin_bindings=snr.config.SNRConfig.critic_network_hidden_sizes=(8,)"]
-    summary = snr_ac.main(argv)
+    summary = offline.main(argv, default_algorithm="snr")
     out = capsys.readouterr().out
     assert "training WITHOUT evaluation" in out
     assert summary["evaluation"] is None and summary["sgd_steps_per_seed"] == 4

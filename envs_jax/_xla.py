@@ -1,4 +1,7 @@
-"""XLA:CPU flags that purerl sets before JAX starts its backend.
+"""XLA:CPU flags that envs_jax (and so purerl) sets before JAX starts its backend.
+
+It lives in ``envs_jax``, the bottom layer, so that both packages apply it without
+``envs_jax`` importing ``purerl``.
 
 ``--xla_cpu_enable_concurrency_optimized_scheduler=false``: with jax/jaxlib 0.10.2 the
 XLA:CPU concurrency-optimized scheduler deadlocks some programs: every thread parks on a

@@ -27,8 +27,7 @@ import tyro
 
 import envs_jax
 from envs_jax import spaces
-from envs_jax.core import Environment
-from envs_jax.wrappers import AutoReset, CachedAutoReset, RecordEpisodeStats, VecEnv, Wrapper
+from envs_jax.wrappers import vec_env
 from purerl.algos import ppo
 from purerl.common import logging as lg
 from purerl.common import sweep as sw
@@ -89,46 +88,6 @@ class Args(ppo.PPOConfig):
     def ppo_config(self) -> ppo.PPOConfig:
         return ppo.PPOConfig(**{f.name: getattr(self, f.name)
                                 for f in dataclasses.fields(ppo.PPOConfig)})
-
-
-def is_mjx_env(env_id: str, env: Environment) -> bool:
-    """Whether ``env`` is an MJX physics task: a registered MJX id, or an
-    ``envs_jax.mjx.base.MjxEnv`` (also inside ``Wrapper``s).
-
-    Never imports MuJoCo: if ``envs_jax.mjx.base`` was not imported yet, no ``MjxEnv`` exists.
-    """
-    if env_id in envs_jax.MJX_ENV_IDS:
-        return True
-    mjx_base = sys.modules.get("envs_jax.mjx.base")
-    if mjx_base is None:
-        return False
-    while isinstance(env, Wrapper):
-        if isinstance(env, mjx_base.MjxEnv):
-            return True
-        env = env.env
-    return isinstance(env, mjx_base.MjxEnv)
-
-
-def vec_env(env_id: str, env: Environment, num_envs: int) -> VecEnv:
-    """``VecEnv(<auto-reset>(RecordEpisodeStats(env)), num_envs)`` for training.
-
-    The auto-reset is ``CachedAutoReset`` for MJX tasks (``is_mjx_env``): ``AutoReset`` runs
-    a full reset at every step (an MJX reset builds a fresh ``mjx.Data``, often runs a
-    forward pass, and DMC cheetah-run settles for 200 physics steps), while
-    ``CachedAutoReset`` restores each env's initial state drawn at ``reset`` (every episode
-    of one env starts from the same state; the ``num_envs`` envs differ). Cheap
-    envs (gymnax, bandits, tabular) keep ``AutoReset``: a fresh initial state per episode.
-
-    Args:
-        env_id: the ``envs_jax.make`` id ``env`` was built from.
-        env: the base environment.
-        num_envs: ``N``, the vectorised batch, >= 1.
-
-    Raises:
-        ValueError: if ``num_envs < 1`` (from ``VecEnv``).
-    """
-    auto_reset = CachedAutoReset if is_mjx_env(env_id, env) else AutoReset
-    return VecEnv(auto_reset(RecordEpisodeStats(env)), num_envs)
 
 
 def build(args: Args) -> ppo.TrainParts:
@@ -205,7 +164,7 @@ def run(args: Args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """CLI: ``purerl-ppo [--flags]`` (``python -m purerl.algos.ppo_cli``)."""
+    """CLI: ``purerl-ppo [--flags]`` (``python -m purerl.cli.ppo``)."""
     return run(tyro.cli(Args, args=argv, use_underscores=True))
 
 
