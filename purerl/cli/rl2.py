@@ -83,7 +83,7 @@ def run(cfg: Config) -> dict:
     ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"))
     t_start = time.perf_counter()
 
-    def on_segment(done, metrics):
+    def on_segment(done, metrics, history):
         ret = lg.episode_return_curve(metrics)
         print(f"  segment done: {done}/{cfg.metalearn_epochs} updates, checkpoint saved; "
               f"return/trial (mean of seeds, last update) {np.nanmean(ret[:, -1]):.3f}",

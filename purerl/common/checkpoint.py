@@ -10,6 +10,7 @@ per-update metric arrays recorded so far; orbax reserves the item name "metrics"
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 import orbax.checkpoint as ocp
@@ -55,6 +56,35 @@ class Checkpointer:
         restored = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract_state), history=ocp.args.StandardRestore()))
         return restored["state"], dict(restored["history"])
+
+    def restore_latest_intact(self, abstract_state: Any) -> tuple[int, Any, dict] | None:
+        """Restore the newest checkpoint that reads back, skipping damaged ones.
+
+        A step whose files are damaged (a truncated file, a disk error) is skipped with a
+        one-line warning that names it and the reason; the next older step is tried.
+
+        Returns:
+            ``(step, state, history)``, or None when there is no checkpoint at all.
+
+        Raises:
+            RuntimeError: checkpoints exist but none of them reads back.
+        """
+        steps = sorted(self._manager.all_steps(), reverse=True)
+        problems = []
+        for step in steps:
+            try:
+                state, history = self.restore(step, abstract_state)
+            except Exception as err:  # noqa: BLE001  (orbax/tensorstore raise many types)
+                reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+                problems.append(f"step {step}: {reason}")
+                warnings.warn(f"checkpoint step {step} in {self.directory} is unreadable "
+                              f"({reason}); trying an older one", stacklevel=2)
+                continue
+            return step, state, history
+        if problems:
+            raise RuntimeError(f"no intact checkpoint in {self.directory}: "
+                               + "; ".join(problems))
+        return None
 
     def close(self) -> None:
         self._manager.close()

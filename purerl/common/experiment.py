@@ -14,10 +14,9 @@ each device trains its share of the runs, and the results equal a one-device run
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
-
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -35,18 +34,28 @@ class SweepResult(NamedTuple):
     resumed_from: int      # updates restored from a checkpoint (0: fresh start)
 
 
+class NonFiniteError(FloatingPointError):
+    """A run's metric went NaN or infinite; the segment that produced it is not saved."""
+
+
+NAN_BY_DESIGN = ("eval/",)
+"""Metric prefixes that are NaN on purpose (evaluation columns between evaluations)."""
+
+
 def run_sweep(
-    init: Callable[[jax.Array, jax.Array], Any],
-    run_updates: Callable[[Any, int], tuple[Any, dict]],
+    init: Callable[..., Any],
+    run_updates: Callable[..., tuple[Any, dict]],
     seed: int,
     num_seeds: int,
     num_updates: int,
     segment_updates: int,
     checkpointer: Checkpointer | None = None,
     resume: bool = False,
-    on_segment: Callable[[int, dict], None] | None = None,
+    on_segment: Callable[[int, dict, dict], None] | None = None,
     hparams: Any | None = None,
     devices: list | None = None,
+    shared: Any | None = None,
+    check_finite: bool = True,
 ) -> SweepResult:
     """Train B runs in lock-step, ``segment_updates`` updates per compiled call.
 
@@ -57,23 +66,31 @@ def run_sweep(
     Args:
         init: ``(key, run_idx) -> state`` for one run, or ``(key, run_idx, hparams)``
             when ``hparams`` is given. Run 0 is the one that prints progress.
-        run_updates: ``(state, n) -> (state, metrics [n])`` for one seed.
+        run_updates: ``(state, n) -> (state, metrics [n])`` for one run, or
+            ``(state, n, shared) -> ...`` when ``shared`` is given.
         seed: base seed; seed ``i`` trains from ``jax.random.split(PRNGKey(seed), S)[i]``.
         num_seeds: S, seeds vmapped in one call.
         num_updates: total updates per seed; must be a multiple of ``segment_updates``.
         segment_updates: updates per compiled call (checkpoint period).
         checkpointer: where to save after each segment (None: no checkpoints).
-        resume: continue from ``checkpointer.latest_step()`` if there is one.
-        on_segment: host callback ``(updates_done, segment_metrics)`` after each segment.
+        resume: continue from the newest intact checkpoint if there is one (a damaged
+            newest step is skipped with a warning naming it).
+        on_segment: host callback ``(updates_done, segment_metrics [B, n],
+            history [B, updates_done])`` after each segment's checkpoint is written.
         hparams: optional pytree of ``[G]`` arrays, one entry per grid point.
         devices: devices to shard the run axis over (default: all of ``jax.devices()``;
             a single device when B does not split evenly, with a warning).
+        shared: optional pytree passed unbatched to every run (e.g. an offline dataset);
+            an argument of the compiled segment, never a constant folded into it.
+        check_finite: stop with ``NonFiniteError`` when a metric (other than the
+            ``NAN_BY_DESIGN`` ones) is NaN or infinite.
 
     Returns:
         ``SweepResult`` with metrics as numpy ``[B, num_updates]``.
 
     Raises:
         ValueError: ``num_updates`` is not a multiple of ``segment_updates``.
+        NonFiniteError: a metric went non-finite (names the metric, run and update).
     """
     if num_updates % segment_updates:
         raise ValueError(f"segment_updates: expected a divisor of num_updates={num_updates}, "
@@ -81,6 +98,7 @@ def run_sweep(
     args = run_inputs(seed, num_seeds, hparams)
     batch = jax.tree.leaves(args)[0].shape[0]
     sharding = run_sharding(batch, devices)
+    replicated = NamedSharding(sharding.mesh, PartitionSpec())
     args = jax.device_put(args, sharding)
     vinit = jax.vmap(init)
 
@@ -88,35 +106,63 @@ def run_sweep(
     init_fn = jax.jit(vinit, in_shardings=sharding, out_shardings=sharding
                       ).lower(*args).compile()
     abstract = jax.eval_shape(vinit, *args)
-    segment_fn = jax.jit(jax.vmap(lambda s: run_updates(s, segment_updates)),
-                         in_shardings=sharding, out_shardings=sharding
-                         ).lower(abstract).compile()
+    if shared is None:
+        segment_fn = jax.jit(jax.vmap(lambda s: run_updates(s, segment_updates)),
+                             in_shardings=sharding, out_shardings=sharding
+                             ).lower(abstract).compile()
+        call = segment_fn
+    else:
+        shared = jax.device_put(shared, replicated)
+        segment_fn = jax.jit(jax.vmap(lambda s, d: run_updates(s, segment_updates, d),
+                                      in_axes=(0, None)),
+                             in_shardings=(sharding, replicated), out_shardings=sharding
+                             ).lower(abstract, shared).compile()
+        call = lambda s: segment_fn(s, shared)
     compile_s = time.perf_counter() - t0
 
     done, history = 0, []
     t0 = time.perf_counter()
-    latest = checkpointer.latest_step() if (checkpointer and resume) else None
-    if latest is not None:
-        state, saved = checkpointer.restore(latest, abstract)
+    restored = checkpointer.restore_latest_intact(abstract) if (checkpointer and resume) \
+        else None
+    if restored is not None:
+        done, state, saved = restored
         state = jax.device_put(state, sharding)
-        done = latest
         history = [saved] if saved else []
     else:
         state = init_fn(*args)
     resumed_from = done
 
     while done < num_updates:
-        state, metrics = segment_fn(state)
+        state, metrics = call(state)
         metrics = jax.tree.map(np.asarray, metrics)
+        if check_finite:
+            _check_finite(metrics, done)
         done += segment_updates
         history.append(metrics)
         if checkpointer is not None:
             checkpointer.save(done, state, _concat(history))
         if on_segment is not None:
-            on_segment(done, metrics)
+            on_segment(done, metrics, _concat(history))
     jax.block_until_ready(state)
     run_s = time.perf_counter() - t0
     return SweepResult(state, _concat(history), compile_s, run_s, resumed_from)
+
+
+def _check_finite(metrics: dict, done: int) -> None:
+    """Raise ``NonFiniteError`` at the first non-finite metric of a segment ``[B, n]``."""
+    for name in sorted(metrics):
+        if name.startswith(NAN_BY_DESIGN):
+            continue
+        values = np.asarray(metrics[name])
+        if not np.issubdtype(values.dtype, np.floating):
+            continue
+        bad = ~np.isfinite(values)
+        if bad.any():
+            run, step = (int(i) for i in np.argwhere(bad)[0][:2])
+            raise NonFiniteError(
+                f"metric {name!r} is {values[run, step]} at update {done + step + 1} of run "
+                f"{run}; training stopped (the last checkpoint holds update {done}). "
+                "Lower the learning rate or check the inputs")
 
 
 def run_inputs(seed: int, num_seeds: int, hparams: Any | None = None) -> tuple:
