@@ -311,8 +311,8 @@ def load_minari(
         DatasetError: naming the file, key (``episode_<i>/<key>``) and step for a missing
             key, length mismatch (observations must have ``T + 1`` rows), NaN/inf, wrong
             dimension, an action outside the bounds, (with ``strict``) an episode whose last
-            step is neither terminated nor truncated, a metadata count that disagrees with the file, or a
-            truncated/corrupt HDF5.
+            step is neither terminated nor truncated, a metadata count that disagrees with
+            the file, or a truncated/corrupt HDF5.
     """
     metadata, episodes = read_minari(path, with_infos=False)
     source = str(_data_dir(path) / MAIN_FILE)
