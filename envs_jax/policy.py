@@ -1,4 +1,4 @@
-"""The one Policy protocol, and the one evaluator of episodes on any env of our protocol.
+"""The one Policy protocol, the one episode evaluator and the one acting loop (``rollout``).
 
 Agents, baselines, evaluation and dataset writing all act through ``Policy``: a batched,
 optionally recurrent policy over ``N`` environments::
@@ -121,3 +121,102 @@ def evaluate_episodes(env, env_params: Any, policy: Policy, key: jax.Array,
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:
     return mask.reshape(mask.shape + (1,) * (like.ndim - mask.ndim))
+
+
+class ActorCarry(NamedTuple):
+    """What ``rollout`` carries between calls (N envs).
+
+    Attributes:
+        obs: ``[N, *obs_shape]`` the next observation.
+        env_state: the (auto-resetting, vectorised) env's state.
+        hidden: the policy's memory before ``obs``.
+        reset: ``[N]`` bool, ``obs`` starts an episode.
+    """
+
+    obs: jax.Array
+    env_state: Any
+    hidden: Any
+    reset: jax.Array
+
+
+class Transition(NamedTuple):
+    """One step of N envs; ``rollout`` stacks them to ``[T, N, ...]``.
+
+    Attributes:
+        obs: ``[N, *obs_shape]`` the observation acted on.
+        action: ``[N, *action_shape]``.
+        reward: ``[N]`` float32.
+        terminated: ``[N]`` bool, a true terminal state was reached (no bootstrap).
+        truncated: ``[N]`` bool, the episode was cut (bootstrap from ``next_obs``).
+        next_obs: ``[N, *obs_shape]`` the true next observation (``info["final_obs"]``),
+            also where an auto-reset already replaced the carried ``obs``.
+        info: the env's ``info`` (episode statistics of ``RecordEpisodeStats`` ...).
+        extras: what the policy returned beside the action (log-probs, values, ...).
+    """
+
+    obs: jax.Array
+    action: jax.Array
+    reward: jax.Array
+    terminated: jax.Array
+    truncated: jax.Array
+    next_obs: jax.Array
+    info: dict
+    extras: dict
+
+    @property
+    def done(self) -> jax.Array:
+        """``terminated | truncated``."""
+        return self.terminated | self.truncated
+
+
+def init_carry(env, env_params: Any, policy: Policy, key: jax.Array, num_envs: int
+               ) -> ActorCarry:
+    """The first ``ActorCarry`` of ``rollout``: reset every env, fresh policy memory.
+
+    Args:
+        env: a vectorised env with a leading ``[N]`` axis (``VecEnv``).
+        env_params: its params.
+        policy: the policy that will act.
+        key: PRNG key of the reset.
+        num_envs: N.
+    """
+    obs, env_state = env.reset(key, env_params)
+    return ActorCarry(obs, env_state, policy.initial_hidden(num_envs),
+                      jnp.ones((num_envs,), bool))
+
+
+def rollout(env, env_params: Any, policy: Policy, carry: ActorCarry, key: jax.Array,
+            num_steps: int) -> tuple[ActorCarry, Transition]:
+    """Act ``num_steps`` steps in N envs: the acting loop every on- and off-policy agent and
+    dataset writer shares (``lax.scan``; jittable, vmappable over seeds).
+
+    ``policy.act`` may return ``(hidden, action)`` or ``(hidden, action, extras)`` with
+    ``extras`` a dict of ``[N, ...]`` arrays recorded in ``Transition.extras`` (e.g. PPO's
+    log-probabilities and values at collection time).
+
+    Args:
+        env: a vectorised, auto-resetting env of our protocol
+            (``VecEnv(AutoReset(RecordEpisodeStats(env)), N)``).
+        env_params: its params.
+        policy: the acting ``Policy``.
+        carry: from ``init_carry`` or the previous call.
+        key: PRNG key.
+        num_steps: T (static).
+
+    Returns:
+        ``(carry, Transition)`` with every ``Transition`` leaf ``[T, N, ...]``.
+    """
+
+    def env_step(c: ActorCarry, key_t):
+        key_act, key_env = jax.random.split(key_t)
+        out = policy.act(c.hidden, c.obs, c.reset, key_act)
+        hidden, action = out[0], out[1]
+        extras = out[2] if len(out) > 2 else {}
+        ts = env.step(key_env, c.env_state, action, env_params)
+        done = ts.terminated | ts.truncated
+        info = {k: v for k, v in ts.info.items() if k != "final_obs"}
+        transition = Transition(c.obs, action, ts.reward, ts.terminated, ts.truncated,
+                                ts.info["final_obs"], info, extras)
+        return ActorCarry(ts.obs, ts.state, hidden, done), transition
+
+    return jax.lax.scan(env_step, carry, jax.random.split(key, num_steps))

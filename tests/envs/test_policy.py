@@ -66,3 +66,28 @@ def test_recurrent_policy_sees_reset_on_the_first_step_only():
     policy = Policy(lambda n: jnp.zeros((n,)), act)
     out = evaluate_episodes(env, CountParams(jnp.int32(4)), policy, jax.random.PRNGKey(2), 2, 8)
     np.testing.assert_array_equal(out.returns, [0.0 + 1 + 2 + 3] * 2)
+
+
+def test_rollout_records_extras_true_next_obs_and_resets():
+    from envs_jax.policy import init_carry, rollout
+    from envs_jax.wrappers import AutoReset, VecEnv
+
+    env = CountEnv()
+    vec = VecEnv(AutoReset(env), 2)
+
+    def act(hidden, obs, reset, key):
+        hidden = jnp.where(reset, 0.0, hidden + 1.0)
+        return hidden, jnp.ones(obs.shape[:1]), {"seen": obs[:, 0], "memory": hidden}
+
+    policy = Policy(lambda n: jnp.zeros((n,)), act)
+    params = env.default_params()                                   # episodes of 3 steps
+    carry = init_carry(vec, params, policy, jax.random.PRNGKey(0), 2)
+    carry, traj = jax.jit(lambda c, k: rollout(vec, params, policy, c, k, 7)
+                          )(carry, jax.random.PRNGKey(1))
+    assert traj.obs.shape == (7, 2, 1) and traj.extras["seen"].shape == (7, 2)
+    np.testing.assert_array_equal(traj.extras["seen"][:, 0], [0, 1, 2, 0, 1, 2, 0])
+    # next_obs is the true last observation (3) even though the carry was reset to 0.
+    np.testing.assert_array_equal(traj.next_obs[:, 0, 0], [1, 2, 3, 1, 2, 3, 1])
+    np.testing.assert_array_equal(traj.terminated[:, 0], [0, 0, 1, 0, 0, 1, 0])
+    np.testing.assert_array_equal(traj.extras["memory"][:, 0], [0, 1, 2, 0, 1, 2, 0])
+    np.testing.assert_array_equal(carry.obs[:, 0], [1, 1])
