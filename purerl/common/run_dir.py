@@ -79,6 +79,19 @@ class RunDir:
         return cls(path, config)
 
     @classmethod
+    def load(cls, path: str) -> RunDir:
+        """Open an existing run to read it (evaluate, inspect).
+
+        Raises:
+            RunDirError: no ``config.json`` in ``path``.
+        """
+        config_path = os.path.join(path, "config.json")
+        if not os.path.exists(config_path):
+            raise RunDirError(f"{path} is not a run directory (no config.json)")
+        with open(config_path) as f:
+            return cls(path, json.load(f))
+
+    @classmethod
     def resume(cls, path: str, given: dict | None = None,
                ignore: Sequence[str] = ()) -> RunDir:
         """Open the run in ``path`` to continue it; its stored config is the truth.
