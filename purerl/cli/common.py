@@ -255,16 +255,28 @@ def parse_run_args(cls: type, argv: Sequence[str], *,
 
 # ------------------------------------------------------------------------ training runs
 
-def start_run(resumed: RunDir | None, path: str, config: dict) -> RunDir:
-    """The run directory to train into: ``resumed``, or a new one at ``path``.
+def start_run(resumed: RunDir | None, runs_dir: str, out_file: str | None,
+              default_name: str, config: dict) -> RunDir:
+    """The run directory to train into: ``resumed``, or a new ``runs_dir/<name>``.
 
+    ``<name>`` is ``out_file``, else ``default_name`` (a timestamp; ``-2``, ``-3`` ... is
+    appended if that exists). ``config.json`` gets ``config`` with ``out_file`` resolved.
     Call only once the run is known to start (config checked, env and network built), so
     a failed start leaves nothing behind that blocks a retry (``RunDir.create`` also
     reuses a directory holding only the ``config.json`` of a run that never started).
+
+    Raises:
+        RunDirError: ``runs_dir/out_file`` holds another run.
     """
-    run_dir = resumed if resumed is not None else RunDir.create(path, config)
-    set_active_run_dir(run_dir.path)
-    return run_dir
+    if resumed is None:
+        name = out_file
+        if not name:
+            name, i = default_name, 2
+            while os.path.exists(os.path.join(runs_dir, name)):
+                name, i = f"{default_name}-{i}", i + 1
+        resumed = RunDir.create(os.path.join(runs_dir, name), {**config, "out_file": name})
+    set_active_run_dir(resumed.path)
+    return resumed
 
 
 def report_finished(run_dir: RunDir) -> dict:

@@ -218,10 +218,10 @@ def mean_std_text(values: np.ndarray) -> str:
 
 
 def config_dict(args: Args) -> dict:
-    """What ``config.json`` stores: every flag (the default name resolved), the algorithm."""
+    """What ``config.json`` stores: the algorithm and every flag but ``--resume``."""
     d = dataclasses.asdict(args)
     d.pop("resume")
-    return {"algo": "ppo", **d, "out_file": args.run_name()}
+    return {"algo": "ppo", **d}
 
 
 def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
@@ -241,7 +241,7 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
     points = sw.grid_points(args.grid())
     hparams = sw.stack_hparams(ppo.hyperparams_from(args.ppo_config()), points)
     setup = build_setup(args)                         # fails before any file is written
-    run_dir = common.start_run(resumed, os.path.join(args.runs_dir, args.run_name()),
+    run_dir = common.start_run(resumed, args.runs_dir, args.out_file, args.run_name(),
                                config_dict(args))
     num_points, num_seeds = len(points), args.num_seeds
     steps_per_update = num_points * num_seeds * args.num_envs * args.num_steps

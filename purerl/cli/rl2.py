@@ -199,10 +199,10 @@ def _suggest_workers(args: Args) -> str:
 
 
 def config_dict(args: Args) -> dict:
-    """What ``config.json`` stores: every flag (the default name resolved), the algorithm."""
+    """What ``config.json`` stores: the algorithm and every flag but ``--resume``."""
     d = dataclasses.asdict(args)
     d.pop("resume")
-    return {"algo": "rl2", **d, "out_file": args.run_name()}
+    return {"algo": "rl2", **d}
 
 
 def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
@@ -221,7 +221,7 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
         return common.report_finished(resumed)
     cfg = args.core_config()
     setup = rl2.build(cfg)                                  # fails before any file is written
-    run_dir = common.start_run(resumed, os.path.join(args.runs_dir, args.run_name()),
+    run_dir = common.start_run(resumed, args.runs_dir, args.out_file, args.run_name(),
                                config_dict(args))
     pcfg = cfg.ppo_config()
     print(f"purerl RL^2 ({cfg.model_type}) on {cfg.task} "

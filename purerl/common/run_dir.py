@@ -76,7 +76,7 @@ class RunDir:
                               f"continue it with --resume {path} or pick another name")
         os.makedirs(path, exist_ok=True)
         lg.write_json(os.path.join(path, "config.json"), config)
-        return cls(path, config)
+        return cls(path, _jsonable(config))     # as it reads back (tuples become lists)
 
     @classmethod
     def load(cls, path: str) -> RunDir:
