@@ -44,6 +44,7 @@ import jax
 import numpy as np
 
 from purerl.algos import rl2
+from purerl.cli.rl2 import SEED_NAMES
 from purerl.common import logging as lg
 from purerl.common.experiment import run_inputs
 
@@ -61,8 +62,7 @@ def main_job_config(num_updates: int) -> rl2.Config:
     Raises:
         ValueError: a default the torch design hard-codes (``FIXED``) has changed.
     """
-    cfg = rl2.Config(metalearn_epochs=num_updates, checkpoint_every=num_updates,
-                     num_seeds=1, log_every=0)
+    cfg = rl2.Config(num_updates=num_updates, num_seeds=1, log_every=0)
     for name, value in FIXED.items():
         if getattr(cfg, name) != value:
             raise ValueError(f"{name}: expected {value!r} (hard-coded in {TORCH_SCRIPT}), "
@@ -79,7 +79,7 @@ def first_crossing(returns: list[float], elapsed: list[float], threshold: float)
 
 
 def run_purerl(cfg: rl2.Config) -> dict:
-    """Compile init and one update apart, then time ``cfg.metalearn_epochs`` updates."""
+    """Compile init and one update apart, then time ``cfg.num_updates`` updates."""
     setup = rl2.build(cfg)
     keys, idx = run_inputs(cfg.seed, cfg.num_seeds)
     vinit = jax.vmap(setup.parts.init)
@@ -93,16 +93,16 @@ def run_purerl(cfg: rl2.Config) -> dict:
     state = jax.block_until_ready(init_fn(keys, idx))
     returns, elapsed = [], []
     t_start = time.perf_counter()
-    for _ in range(cfg.metalearn_epochs):
+    for _ in range(cfg.num_updates):
         state, metrics = update_fn(state)
         metrics = jax.tree.map(np.asarray, metrics)   # host sync: the update is done
         elapsed.append(time.perf_counter() - t_start)
         returns.append(float(lg.episode_return_curve(metrics)[0, 0]))
     total_s = elapsed[-1]
-    n = cfg.metalearn_epochs
+    n = cfg.num_updates
     return {"implementation": "purerl (JAX, compiled)",
-            "workers": f"{cfg.num_workers} envs (vmap), 1 process",
-            "num_workers": cfg.num_workers, "num_updates": n, "batch_size": cfg.batch_size,
+            "workers": f"{cfg.num_envs} envs (vmap), 1 process",
+            "num_workers": cfg.num_envs, "num_updates": n, "batch_size": cfg.batch_size,
             "env_steps_per_s": n * cfg.batch_size / total_s, "updates_per_s": n / total_s,
             "sample_s_per_update": None, "update_s_per_update": None,
             "s_per_update": total_s / n, "compile_s": compile_s, "total_s": total_s,
@@ -114,11 +114,12 @@ def run_torch(cfg: rl2.Config, num_workers: int) -> dict:
     if not os.path.exists(TORCH_PYTHON):
         raise FileNotFoundError(f"{TORCH_PYTHON}: the torch venv (torch CPU + numpy) is "
                                 "missing; create it with `python -m venv` and install torch")
-    hp = {name: getattr(cfg, name) for name in (
+    # The torch design takes the seed project's flag names.
+    hp = {SEED_NAMES.get(name, name): getattr(cfg, name) for name in (
         "num_actions", "num_traj", "hidden_size", "batch_size", "mini_batch_size",
-        "ppo_epochs", "learning_rate", "clip_param", "tau", "gamma", "vf_coef", "ent_coef",
-        "max_grad_norm", "seed")}
-    hp |= {"num_updates": cfg.metalearn_epochs, "num_workers": num_workers}
+        "update_epochs", "learning_rate", "clip_eps", "gae_lambda", "gamma", "vf_coef",
+        "ent_coef", "max_grad_norm", "seed")}
+    hp |= {"num_updates": cfg.num_updates, "num_workers": num_workers}
     out = subprocess.run([TORCH_PYTHON, TORCH_SCRIPT, "--hparams", json.dumps(hp)],
                          check=False, capture_output=True, text=True)
     if out.returncode:
@@ -262,9 +263,9 @@ def main() -> None:
             "machine": lg.machine_description(), "versions": lg.package_versions(),
             "thresholds": thresholds, "num_updates": args.updates,
             "batch_size": cfg.batch_size,
-            "hparams": {k: getattr(cfg, k) for k in (
-                "num_workers", "batch_size", "mini_batch_size", "ppo_epochs",
-                "learning_rate", "clip_param", "tau", "gamma", "vf_coef", "ent_coef",
+            "hparams": {SEED_NAMES.get(k, k): getattr(cfg, k) for k in (
+                "num_envs", "batch_size", "mini_batch_size", "update_epochs",
+                "learning_rate", "clip_eps", "gae_lambda", "gamma", "vf_coef", "ent_coef",
                 "max_grad_norm", "hidden_size")}}
     rows = []
     load = os.getloadavg()

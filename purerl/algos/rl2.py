@@ -6,8 +6,11 @@ reward, done flag); its GRU state runs across the ``num_traj`` episodes of a tri
 zeroed at the next trial; PPO maximises the return of the whole trial (GAE cut at trial
 boundaries only). Spec: ``shared/specs/meta_rl.md`` of the project.
 
-Flags keep the names of the PyTorch seed project (``rl2_train.py``), with our semantics
-where they differ (marked "Differs" in each field's docstring). Run ``purerl-rl2 --help``.
+``Config`` uses the standard hyperparameter names of ``purerl.algos.ppo.PPOConfig``
+(``num_envs``, ``num_updates``, ``update_epochs``, ``clip_eps``, ``gae_lambda``); the
+PyTorch seed project's flag names (``num_workers``, ``metalearn_epochs``, ``ppo_epochs``,
+``clip_param``, ``tau``) exist only in the command line, ``purerl.cli.rl2``, which
+translates them once.
 
 Main entry points: ``Config``, ``build(cfg)``, ``make_train(cfg)``, ``make_evaluator``. The
 run directory, resume and evaluation of a saved run are the CLI's (``purerl.cli.rl2``).
@@ -16,12 +19,9 @@ run directory, resume and evaluation of a saved run are the CLI's (``purerl.cli.
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import os
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
-import tyro
 
 import envs_jax
 from envs_jax.wrappers import AutoReset, RecordEpisodeStats, VecEnv
@@ -29,9 +29,7 @@ from purerl.algos import ppo
 from purerl.common import evaluate as ev
 from purerl.common.networks import GRUActorCritic, MLPActorCritic
 from purerl.common.snail import SNAILActorCritic
-from purerl.config import require, require_positive, require_unit_interval
-
-_alias = lambda *names: tyro.conf.arg(aliases=names)
+from purerl.config import check_fields, require, require_positive, require_unit_interval
 
 # Paper numbers (RL^2 Tables 1 and 2, RL^2 column) for the settings we report.
 PAPER_RL2 = {("bandit", 10, 5): 6.7, ("bandit", 10, 10): 6.7, ("bandit", 10, 50): 6.8,
@@ -43,17 +41,10 @@ PAPER_RL2 = {("bandit", 10, 5): 6.7, ("bandit", 10, 10): 6.7, ("bandit", 10, 50)
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """RL^2 with PPO. Defaults: the main job, GRU on 5-armed Bernoulli bandits, n=10 pulls.
-
-    Seed-project flags keep their names; the field's standard names are accepted as
-    aliases (``--num_envs`` = ``--num_workers``, ``--gae_lambda`` = ``--tau``,
-    ``--clip_eps`` = ``--clip_param``, ``--update_epochs`` = ``--ppo_epochs``,
-    ``--num_updates`` = ``--metalearn_epochs``).
-    """
+    """RL^2 with PPO. Defaults: the main job, GRU on 5-armed Bernoulli bandits, n=10 pulls."""
 
     task: Literal["bandit", "mdp"] = "bandit"
-    """Task family: Bernoulli k-armed bandits or random tabular MDPs. Differs: the seed
-    defaults to mdp; our no-argument run is the bandit main job."""
+    """Task family: Bernoulli k-armed bandits or random tabular MDPs."""
     model_type: Literal["gru", "snail", "mlp"] = "gru"
     """Policy: gru (RL^2), snail (SNAIL: TC blocks + attention over the trial, paper sizes
     32/16; hidden_size and layer_norm do not apply) or mlp (feed-forward, no memory: a
@@ -67,24 +58,23 @@ class Config:
     traj_len: int | None = None
     """Episode length: 1 for bandits; the MDP horizon T (default 10)."""
     num_tasks: int = 1000
-    """Held-out evaluation tasks, drawn once from a fixed key. Differs: the seed trains on
-    a fixed set of num_tasks tasks; we sample fresh tasks for every trial (as the papers)."""
-    metalearn_epochs: Annotated[int, _alias("--num_updates")] = 200
-    """PPO updates (each: one rollout of batch_size steps, then ppo_epochs epochs)."""
-    num_workers: Annotated[int, _alias("--num_envs")] = 256
-    """Parallel environments (= tasks in flight), vectorised with vmap. Differs: the seed
-    spawns processes; the default 1 there would waste an accelerator here."""
+    """Held-out evaluation tasks, drawn once from a fixed key; training samples a fresh
+    task for every trial (as the papers)."""
+    num_updates: int = 200
+    """PPO updates (each: one rollout of batch_size steps, then update_epochs epochs)."""
+    num_envs: int = 256
+    """Parallel environments (= tasks in flight), vectorised with vmap."""
     batch_size: int = 5120
-    """Env steps per PPO update, num_workers x rollout length (the PPO paper's T*N)."""
+    """Env steps per PPO update, num_envs x rollout length (the PPO paper's T*N)."""
     mini_batch_size: int = 1280
     """Env steps per minibatch; minibatches are whole env sequences, so batch_size /
-    mini_batch_size must divide num_workers."""
-    ppo_epochs: Annotated[int, _alias("--update_epochs")] = 4
+    mini_batch_size must divide num_envs."""
+    update_epochs: int = 4
     """PPO epochs K per update."""
-    clip_param: Annotated[float, _alias("--clip_eps")] = 0.2
+    clip_eps: float = 0.2
     """PPO clip epsilon."""
-    tau: Annotated[float, _alias("--gae_lambda")] = 0.3
-    """GAE lambda (the seed's name). 0.3 as strong RL^2 reimplementations (spec)."""
+    gae_lambda: float = 0.3
+    """GAE lambda; 0.3 as strong RL^2 reimplementations (spec)."""
     gamma: float = 0.99
     """Discount (RL^2 paper: 0.99)."""
     learning_rate: float = 1e-3
@@ -97,11 +87,11 @@ class Config:
     """Global gradient-norm clip."""
     target_kl: float = 0.0
     """Stop remaining PPO epochs of an update when the mean KL exceeds 1.5*target_kl.
-    0 disables. Differs: the seed defaults to 0.01."""
+    0 disables."""
     anneal: bool = True
     """Decay learning rate and clip linearly to 0 over the run (the seed does)."""
     clip_value: bool = True
-    """Clipped value loss (range clip_param, in scaled reward units)."""
+    """Clipped value loss (range clip_eps, in scaled reward units)."""
     reward_scale: float = 1.0
     """Multiply rewards by this for the value targets (e.g. 0.1 for trials whose
     returns are in the hundreds); the agent's reward input and reported scores stay raw."""
@@ -115,25 +105,16 @@ class Config:
     """Seeds trained in lock-step by one vmapped, compiled call."""
     seed: int = 0
     """Base PRNG seed."""
-    out_file: str | None = None
-    """Run name: artefacts go to runs_dir/out_file/. Default: a timestamped name. Differs:
-    the seed names a single model file; we write a directory (params, logs, summary)."""
-    runs_dir: str = "runs"
-    """Parent directory of run directories."""
-    checkpoint_every: int = 50
-    """Updates per compiled segment; the full training state is checkpointed after each."""
-    resume: bool = False
-    """Continue runs_dir/out_file from its last complete checkpoint."""
-    log_every: int = 50
-    """Progress line every this many updates (0: none)."""
+    log_every: int = 0
+    """In-jit progress line every this many updates (0: none; the CLI prints its own)."""
     eval_greedy: bool = False
     """Evaluate with argmax actions instead of sampling."""
 
     def __post_init__(self):
-        for name in ("num_actions", "num_traj", "num_tasks", "metalearn_epochs",
-                     "num_workers", "batch_size", "mini_batch_size", "ppo_epochs",
-                     "learning_rate", "max_grad_norm", "hidden_size", "num_seeds",
-                     "checkpoint_every", "reward_scale"):
+        check_fields(self)
+        for name in ("num_actions", "num_traj", "num_tasks", "num_updates", "num_envs",
+                     "batch_size", "mini_batch_size", "update_epochs", "learning_rate",
+                     "max_grad_norm", "hidden_size", "num_seeds", "reward_scale"):
             require_positive(name, getattr(self, name))
         require(self.num_actions >= 2, "num_actions", "at least 2", self.num_actions)
         if self.task == "bandit":
@@ -143,28 +124,21 @@ class Config:
             require(self.traj_len is None or self.traj_len > 0, "traj_len",
                     "a positive MDP horizon", self.traj_len)
             require(self.num_states >= 2, "num_states", "at least 2", self.num_states)
-        require(self.batch_size % self.num_workers == 0, "batch_size",
-                f"a multiple of num_workers={self.num_workers}", self.batch_size)
+        require(self.batch_size % self.num_envs == 0, "batch_size",
+                f"a multiple of num_envs={self.num_envs}", self.batch_size)
         require(self.mini_batch_size <= self.batch_size
                 and self.batch_size % self.mini_batch_size == 0, "mini_batch_size",
                 f"a divisor of batch_size={self.batch_size}", self.mini_batch_size)
-        require(self.num_workers % self.num_minibatches == 0, "mini_batch_size",
+        require(self.num_envs % self.num_minibatches == 0, "mini_batch_size",
                 f"a multiple of the rollout length {self.num_steps} that splits "
-                f"num_workers={self.num_workers} evenly (whole sequences per minibatch)",
+                f"num_envs={self.num_envs} evenly (whole sequences per minibatch)",
                 self.mini_batch_size)
-        require(self.metalearn_epochs % self.checkpoint_every == 0, "checkpoint_every",
-                f"a divisor of metalearn_epochs={self.metalearn_epochs}",
-                self.checkpoint_every)
         require_unit_interval("gamma", self.gamma)
-        require_unit_interval("tau", self.tau)
-        require(0.0 < self.clip_param < 1.0, "clip_param", "a number in (0, 1)",
-                self.clip_param)
+        require_unit_interval("gae_lambda", self.gae_lambda)
+        require(0.0 < self.clip_eps < 1.0, "clip_eps", "a number in (0, 1)", self.clip_eps)
         for name in ("vf_coef", "ent_coef", "target_kl", "log_every"):
             require(getattr(self, name) >= 0, name, "a non-negative number",
                     getattr(self, name))
-        if self.out_file is not None:
-            require(self.out_file != "" and os.sep not in self.out_file, "out_file",
-                    "a plain directory name", self.out_file)
 
     # Derived sizes (never written back).
     @property
@@ -179,30 +153,23 @@ class Config:
     @property
     def num_steps(self) -> int:
         """Rollout length per env per update."""
-        return self.batch_size // self.num_workers
+        return self.batch_size // self.num_envs
 
     @property
     def num_minibatches(self) -> int:
         return self.batch_size // self.mini_batch_size
 
     def ppo_config(self) -> ppo.PPOConfig:
-        """Translate the seed-named flags into the PPO loop's standard names."""
+        """The PPO loop's config (same names; sizes per env instead of per batch)."""
         return ppo.PPOConfig(
-            num_envs=self.num_workers, num_steps=self.num_steps,
-            num_updates=self.metalearn_epochs, num_minibatches=self.num_minibatches,
-            update_epochs=self.ppo_epochs, learning_rate=self.learning_rate,
+            num_envs=self.num_envs, num_steps=self.num_steps,
+            num_updates=self.num_updates, num_minibatches=self.num_minibatches,
+            update_epochs=self.update_epochs, learning_rate=self.learning_rate,
             anneal_lr=self.anneal, anneal_clip=self.anneal, gamma=self.gamma,
-            gae_lambda=self.tau, clip_eps=self.clip_param, vf_coef=self.vf_coef,
+            gae_lambda=self.gae_lambda, clip_eps=self.clip_eps, vf_coef=self.vf_coef,
             ent_coef=self.ent_coef, max_grad_norm=self.max_grad_norm,
             target_kl=self.target_kl, clip_value=self.clip_value,
             reward_scale=self.reward_scale, log_every=self.log_every)
-
-    def run_name(self) -> str:
-        if self.out_file:
-            return self.out_file
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        k = f"-k{self.num_actions}" if self.task == "bandit" else ""
-        return f"rl2-{self.model_type}-{self.task}{k}-n{self.num_traj}-{stamp}"
 
 
 class Setup(NamedTuple):
@@ -224,7 +191,7 @@ def build(cfg: Config) -> Setup:
         trial_env, env_params = envs_jax.make(
             "random_mdp_trial", num_states=cfg.num_states, num_actions=cfg.num_actions,
             horizon=cfg.episode_length, num_episodes=cfg.num_traj)
-    train_env = VecEnv(AutoReset(RecordEpisodeStats(trial_env)), cfg.num_workers)
+    train_env = VecEnv(AutoReset(RecordEpisodeStats(trial_env)), cfg.num_envs)
     if cfg.model_type == "gru":
         net = GRUActorCritic(cfg.num_actions, cfg.hidden_size, layer_norm=cfg.layer_norm,
                              non_linearity=cfg.non_linearity)

@@ -1,23 +1,35 @@
-"""What every command line shares: user errors as one line, ``--debug``, Ctrl-C.
+"""What every command line shares: user errors as one line, ``--debug``, Ctrl-C, resume.
 
 A mistake a user can make (a bad flag value, a run directory that exists, a missing
 dataset, a run that went NaN) is printed as ONE line, ``error: <message>``, and the process
 exits with status 2, without a Python traceback; ``--debug`` (anywhere on the command line)
-re-raises it with the traceback. Ctrl-C prints how to resume the run it interrupted.
+re-raises it with the traceback. Warnings are one line each too. Ctrl-C prints how to
+resume the run it interrupted.
+
+``parse_run_args`` is the training commands' parser: ``--flag False`` is accepted wherever
+``--no_flag`` is, and ``--resume RUN_DIR`` alone continues a run with every flag read from
+its ``config.json`` (a flag typed again must agree with the stored one).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import sys
-from collections.abc import Callable, Sequence
+import typing
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import tyro
+
 from envs_jax.offline.validate import DatasetError
+from purerl.common.checkpoint import CheckpointError
 from purerl.common.experiment import NonFiniteError
-from purerl.common.run_dir import RunDirError
+from purerl.common.run_dir import RunDir, RunDirError
 
 USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError,
-               RunDirError, NonFiniteError, DatasetError)
+               RunDirError, NonFiniteError, DatasetError, CheckpointError)
 """Exceptions that are the user's to fix: printed as one line (``--debug``: traceback)."""
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -46,7 +58,10 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None,
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     try:
-        return main(argv)
+        with warnings.catch_warnings():
+            if not debug:
+                warnings.showwarning = _one_line_warning(prog)
+            return main(argv)
     except KeyboardInterrupt:
         if debug:
             raise
@@ -60,3 +75,284 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None,
         message = " ".join(str(err).split()) or type(err).__name__
         print(f"{prog}: error: {message} (add --debug for a traceback)", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+
+
+def _one_line_warning(prog: str):
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"{prog}: warning: {text}", file=file or sys.stderr, flush=True)
+    return show
+
+
+# ------------------------------------------------------------------------------- parsing
+
+_TRUE, _FALSE = ("true", "yes", "1"), ("false", "no", "0")
+RESUME_IGNORES = ("resume", "log_every", "out_file", "runs_dir")
+"""Flags that may differ from the stored run on ``--resume`` (where and how it reports)."""
+
+
+def bool_fields(cls: type) -> set[str]:
+    """Fields of dataclass ``cls`` typed plain ``bool`` (tyro's ``--x`` / ``--no_x``)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name for f in dataclasses.fields(cls) if hints.get(f.name) is bool}
+
+
+def normalize_bool_flags(argv: Sequence[str], cls: type) -> list[str]:
+    """Accept ``--flag False`` / ``--flag=true`` where tyro takes ``--no_flag`` / ``--flag``."""
+    flags = bool_fields(cls)
+    out, i = [], 0
+    argv = list(argv)
+    while i < len(argv):
+        token = argv[i]
+        name, eq, value = token.partition("=")
+        field = name[2:].replace("-", "_") if name.startswith("--") else None
+        if field in flags:
+            if not eq and i + 1 < len(argv) and argv[i + 1].lower() in _TRUE + _FALSE:
+                value, i = argv[i + 1], i + 1
+            if value.lower() in _FALSE:
+                token = f"--no_{field}"
+            elif value.lower() in _TRUE or not eq:
+                token = f"--{field}"
+        out.append(token)
+        i += 1
+    return out
+
+
+def typed_fields(argv: Sequence[str], cls: type,
+                 aliases: Mapping[str, str] | None = None) -> list[str]:
+    """The fields of ``cls`` that ``argv`` sets (``--x``, ``--x=v``, ``--no_x``, aliases)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    flags = bool_fields(cls)
+    aliases = dict(aliases or {})
+    found = []
+    for token in argv:
+        if not token.startswith("--"):
+            continue
+        name = token[2:].partition("=")[0].replace("-", "_")
+        if name.startswith("no_") and name[3:] in flags:
+            name = name[3:]
+        name = aliases.get(name, name)
+        if name in names and name not in found:
+            found.append(name)
+    return found
+
+
+def pop_resume(argv: Sequence[str]) -> tuple[list[str], str | None]:
+    """Take ``--resume [RUN_DIR]`` out of ``argv``: ``(rest, RUN_DIR)``.
+
+    ``RUN_DIR`` is None without ``--resume`` and ``""`` for a bare ``--resume`` (the older
+    usage, ``--resume --out_file NAME``).
+    """
+    rest, resume, i = [], None, 0
+    argv = list(argv)
+    while i < len(argv):
+        token = argv[i]
+        if token == "--resume":
+            nxt = argv[i + 1] if i + 1 < len(argv) else None
+            if nxt is not None and not nxt.startswith("--"):
+                resume, i = nxt, i + 2
+            else:
+                resume, i = "", i + 1
+            continue
+        if token.startswith("--resume="):
+            resume = token.partition("=")[2]
+        elif token == "--no_resume":
+            resume = None
+        else:
+            rest.append(token)
+        i += 1
+    return rest, resume
+
+
+class UsageError(ValueError):
+    """A command line the parser rejects (unknown flag, bad choice, missing value)."""
+
+
+def parse_flags(cls: type, argv: Sequence[str], default: Any = None, **tyro_kwargs) -> Any:
+    """``tyro.cli(cls, args=argv)``, with every error as a one-line ``ValueError``.
+
+    tyro prints its own parse errors as a framed panel and exits, and it catches the
+    config's ``__post_init__`` errors to frame them too. Here the flags are parsed into an
+    unchecked copy of ``cls`` and the real ``cls`` is built afterwards, so its
+    ``ValueError`` (field, expected, actual) reaches the caller as it is; a parse error
+    becomes ``UsageError`` holding the panel's text on one line. ``--help`` is untouched.
+
+    Raises:
+        UsageError: the parser rejected ``argv``.
+        ValueError: from ``cls.__post_init__``.
+    """
+    import contextlib
+    import io
+
+    unchecked = type(cls.__name__, (cls,), {"__post_init__": lambda self: None,
+                                            "__doc__": cls.__doc__,
+                                            "__module__": cls.__module__})
+    kwargs = {"use_underscores": True, **tyro_kwargs}
+    if default is not None:
+        kwargs["default"] = unchecked(**{f.name: getattr(default, f.name)
+                                         for f in dataclasses.fields(cls)})
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            parsed = tyro.cli(unchecked, args=list(argv), **kwargs)
+    except SystemExit as exit_:
+        if exit_.code in (0, None):                    # --help
+            sys.stderr.write(captured.getvalue())
+            raise
+        raise UsageError(_panel_text(captured.getvalue())) from None
+    sys.stderr.write(captured.getvalue())              # tyro's warnings, if any
+    return cls(**{f.name: getattr(parsed, f.name) for f in dataclasses.fields(cls)})
+
+
+def _panel_text(text: str) -> str:
+    """The message inside tyro's error panel, on one line (without the help pointer)."""
+    keep = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith(("╭", "╰")):                # the frame and its title
+            continue
+        line = line.strip("│─ ").strip()
+        if not line or line.startswith(("For full helptext", "usage:")):
+            continue
+        keep.append(line)
+    message = " ".join(" ".join(keep).split()).partition(" Argument helptext:")[0]
+    return message or "could not parse the command line"
+
+
+def parse_run_args(cls: type, argv: Sequence[str], *,
+                   aliases: Mapping[str, str] | None = None,
+                   ignore: Sequence[str] = RESUME_IGNORES, **tyro_kwargs) -> tuple[Any, RunDir | None]:
+    """Parse a training command line: ``(args, run_dir to resume or None)``.
+
+    ``cls`` is the command's frozen dataclass with ``resume: str | None``, ``runs_dir`` and
+    ``out_file`` fields. With ``--resume RUN_DIR`` every default comes from
+    ``RUN_DIR/config.json`` (so ``--resume RUN_DIR`` alone is enough, wherever the directory
+    was moved); a flag typed again must equal the stored value (``ignore`` apart) and is
+    refused by name otherwise. A bare ``--resume`` resumes ``runs_dir/out_file``.
+
+    Raises:
+        RunDirError: no run at ``RUN_DIR``, or a typed flag differs from the stored one.
+        ValueError: a bare ``--resume`` without ``--out_file``; a bad flag value.
+    """
+    argv, resume = pop_resume(normalize_bool_flags(argv, cls))
+    if resume is None:
+        return parse_flags(cls, argv, **tyro_kwargs), None
+    if resume == "":
+        first = parse_flags(cls, argv, **tyro_kwargs)
+        if not first.out_file:
+            raise ValueError("resume: expected the run directory (--resume RUNS_DIR/NAME) or "
+                             "--out_file NAME beside a bare --resume, got neither")
+        resume = os.path.join(first.runs_dir, first.out_file)
+    run_dir = RunDir.resume(resume)                  # the stored config is the truth
+    fields = {f.name for f in dataclasses.fields(cls)}
+    stored = {k: tuple(v) if isinstance(v, list) else v
+              for k, v in run_dir.config.items() if k in fields and k != "resume"}
+    defaults = cls(**stored, resume=resume)
+    args = parse_flags(cls, argv, default=defaults, **tyro_kwargs)
+    given = {name: getattr(args, name) for name in typed_fields(argv, cls, aliases)}
+    return args, RunDir.resume(resume, given, ignore)
+
+
+# ------------------------------------------------------------------------ training runs
+
+def start_run(resumed: RunDir | None, runs_dir: str, out_file: str | None,
+              default_name: str, config: dict) -> RunDir:
+    """The run directory to train into: ``resumed``, or a new ``runs_dir/<name>``.
+
+    ``<name>`` is ``out_file``, else ``default_name`` (a timestamp; ``-2``, ``-3`` ... is
+    appended if that exists). ``config.json`` gets ``config`` with ``out_file`` resolved.
+    Call only once the run is known to start (config checked, env and network built), so
+    a failed start leaves nothing behind that blocks a retry (``RunDir.create`` also
+    reuses a directory holding only the ``config.json`` of a run that never started).
+
+    Raises:
+        RunDirError: ``runs_dir/out_file`` holds another run.
+    """
+    if resumed is None:
+        name = out_file
+        if not name:
+            name, i = default_name, 2
+            while os.path.exists(os.path.join(runs_dir, name)):
+                name, i = f"{default_name}-{i}", i + 1
+        resumed = RunDir.create(os.path.join(runs_dir, name), {**config, "out_file": name})
+    set_active_run_dir(resumed.path)
+    return resumed
+
+
+def report_finished(run_dir: RunDir) -> dict:
+    """``--resume`` on a finished run: say so, touch nothing, return its summary."""
+    print(f"{run_dir.path} is a finished run (summary.json exists): nothing to resume, "
+          f"nothing written. Score it with: purerl-evaluate --run_dir {run_dir.path}",
+          flush=True)
+    return run_dir.read_summary()
+
+
+class SegmentWriter:
+    """``run_sweep``'s ``on_segment``: progress line, CSV + TensorBoard, the plot.
+
+    CSV and TensorBoard are written after every segment; the learning-curve PNG at most
+    every ``plot_every_s`` seconds (matplotlib is slow) and always by ``finish``.
+
+    Args:
+        run_dir: where to write.
+        labels: one label per run of the vmapped axis (``run_labels``).
+        progress: the run's ``purerl.common.logging.Progress`` (None: no lines).
+        plot: ``(history) -> None`` writing the PNG (None: no plot).
+        derived: ``(history) -> {name: [B, U]}`` columns written first in the CSV.
+    """
+
+    def __init__(self, run_dir: RunDir, labels: Sequence[str], progress: Any = None,
+                 plot: Callable[[dict], None] | None = None,
+                 derived: Callable[[dict], dict] | None = None, plot_every_s: float = 60.0):
+        import time
+
+        self._time = time.perf_counter
+        self.run_dir, self.labels, self.progress = run_dir, list(labels), progress
+        self.plot, self.derived, self.plot_every_s = plot, derived, plot_every_s
+        self._last_plot = self._time()
+        self._written = -1
+
+    def __call__(self, done: int, segment_metrics: dict, history: dict) -> None:
+        if self.progress is not None:
+            self.progress.segment(done, segment_metrics)
+        self._write(history)
+        if self.plot is not None and self._time() - self._last_plot >= self.plot_every_s:
+            self.plot(history)
+            self._last_plot = self._time()
+
+    def _write(self, history: dict) -> None:
+        updates = next(iter(history.values())).shape[1]
+        if updates != self._written:
+            derived = self.derived(history) if self.derived else None
+            self.run_dir.write_metrics(history, self.labels, derived=derived)
+            self._written = updates
+
+    def finish(self, history: dict) -> None:
+        """Final CSV / TensorBoard (if not written yet) and the plot."""
+        self._write(history)
+        if self.plot is not None:
+            self.plot(history)
+        self.run_dir.close()
+
+
+def restore_final_or_latest(rd: RunDir, abstract, num_updates: int):
+    """``(params, updates)``: the final params, else those of the newest intact checkpoint.
+
+    Raises:
+        RunDirError: neither exists.
+    """
+    if os.path.exists(os.path.join(rd.path, "params")):
+        return rd.restore_params(abstract.train_state.params), num_updates
+    if not os.path.isdir(os.path.join(rd.path, "checkpoints")):   # (opening would create it)
+        raise RunDirError(f"{rd.path}: neither final params nor a checkpoint to score")
+    ckpt = rd.checkpointer()
+    try:
+        restored = ckpt.restore_latest_intact(abstract)
+    finally:
+        ckpt.close()
+    if restored is None:
+        raise RunDirError(f"{rd.path}: neither final params nor a checkpoint to score")
+    updates, state, _ = restored
+    print(f"note: {rd.path} has no final params; scoring its checkpoint at update "
+          f"{updates}/{num_updates}", file=sys.stderr)
+    return state.train_state.params, updates

@@ -3,16 +3,18 @@
 Examples::
 
     purerl-ppo                                   # CartPole-v1, 1 seed
-    purerl-ppo --num_seeds 8 --sweep learning_rate=1e-4,3e-4,1e-3
+    purerl-ppo --num_seeds 8 --sweep learning_rate=1e-4,3e-4,1e-3 --sweep gae_lambda=0.9,0.95
     purerl-ppo --env_id bernoulli_bandit_trial --model_type gru --sweep gae_lambda=0.3,0.95
+    purerl-ppo --resume runs/<name>              # continue a killed run
 
 Every float hyperparameter of ``purerl.algos.ppo.SWEEPABLE`` can be swept; several
 ``--sweep`` entries make a cartesian grid. The G grid points x S seeds are one
 ``jax.vmap`` inside one ``jax.jit`` (see ``purerl.common.experiment.run_sweep``); with several
 devices (e.g. ``XLA_FLAGS=--xla_force_host_platform_device_count=2`` on CPU) the runs are
-sharded over them. Artefacts in ``runs/<out_file>/``: config.json, metrics.npz
-(``[G, S, num_updates]``) and summary.json (final return per grid point and seed, compile
-and run wall-clock apart, versions, machine).
+sharded over them. The run directory is the one ``purerl-rl2`` writes
+(``purerl.common.run_dir``): config.json, checkpoints/, metrics_<run>.csv and tb/<run>/
+(as segments finish), learning_curve.png, params/, metrics.npz (``[G, S, num_updates]``)
+and summary.json. ``purerl-evaluate --run_dir`` scores the saved policies.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import dataclasses
 import os
 import sys
 import time
+from typing import Annotated, Any, Literal, NamedTuple
 
+import jax
 import numpy as np
 import tyro
 
@@ -29,53 +33,92 @@ import envs_jax
 from envs_jax import spaces
 from envs_jax.wrappers import vec_env
 from purerl.algos import ppo
+from purerl.cli import common
+from purerl.common import evaluate as ev
 from purerl.common import logging as lg
 from purerl.common import sweep as sw
-from purerl.common.experiment import run_sweep
+from purerl.common.experiment import run_inputs, run_sweep
 from purerl.common.networks import GRUActorCritic, MLPActorCritic
-from purerl.config import require, require_positive
+from purerl.common.run_dir import RunDir, run_labels
+from purerl.config import check_fields, require, require_positive
+
+SWEEP_HELP = ("Grid entry NAME=V1,V2,... (comma-separated values, no spaces). Repeat --sweep "
+              "for a cartesian grid, e.g. --sweep learning_rate=1e-4,3e-4 --sweep "
+              "gae_lambda=0.9,0.95 (4 points). Sweepable: " + ", ".join(ppo.SWEEPABLE) + ".")
 
 
 @dataclasses.dataclass(frozen=True)
 class Args(ppo.PPOConfig):
-    """PPO run on one env: every ``PPOConfig`` field, plus the run's own options.
+    """PPO run on one env: every PPO hyperparameter, plus the run's own options.
 
     Defaults are the classic CartPole setting (16 envs x 128 steps, 4 epochs x 4
-    minibatches, 64x64 tanh MLP), which solves CartPole-v1 in ~100k steps.
+    minibatches, 64x64 tanh MLP), which solves CartPole-v1 in ~100k steps. Boolean flags
+    take --flag / --no_flag or --flag True / False.
     """
 
     num_envs: int = 16
+    """Parallel environments N."""
     num_steps: int = 128
+    """Rollout length T per environment per update; batch = N * T env steps."""
     num_updates: int = 100
+    """PPO updates (rollout + optimisation) in the whole run."""
     num_minibatches: int = 4
+    """Minibatches per epoch (recurrent policies split along envs: whole sequences)."""
     update_epochs: int = 4
+    """Passes over each rollout batch."""
     learning_rate: float = 2.5e-3
+    """Adam step size."""
+    anneal_lr: bool = True
+    """Decay the learning rate linearly to 0 over the run."""
     gae_lambda: float = 0.95
+    """GAE lambda."""
+    anneal_clip: bool = False
+    """Decay clip_eps linearly to 0 over the run."""
+    clip_value: bool = True
+    """Clipped value loss (PPO2 style, range clip_eps in reward units)."""
     max_grad_norm: float = 0.5
+    """Global gradient-norm clip."""
+    target_kl: float = 0.0
+    """Stop an update's remaining epochs once the mean approximate KL exceeds
+    1.5 x target_kl. 0 disables."""
     log_every: int = 10
+    """Progress line about every this many updates (0: none)."""
     env_id: str = "gymnax/CartPole-v1"
-    """An ``envs_jax.make`` id (``gymnax/<ID>`` for any gymnax env)."""
-    model_type: str = "mlp"
-    """``mlp`` (tanh MLP, ``hidden_size`` x 2) or ``gru`` (GRU(hidden_size))."""
+    """An envs_jax.make id (gymnax/<ID> for any gymnax env)."""
+    model_type: Literal["mlp", "gru"] = "mlp"
+    """mlp (tanh MLP, hidden_size x 2) or gru (GRU(hidden_size))."""
     hidden_size: int = 64
     """Width of each MLP layer / of the GRU."""
     num_seeds: int = 1
     """Seeds per grid point, vmapped in the same compiled call."""
     seed: int = 0
     """Base seed: seed s of every grid point starts from split(PRNGKey(seed), S)[s]."""
-    sweep: tuple[str, ...] = ()
-    """Grid entries ``NAME=V1,V2,...`` over the float hyperparameters (repeat the flag)."""
+    sweep: Annotated[tuple[str, ...], tyro.conf.UseAppendAction,
+                     tyro.conf.arg(help=SWEEP_HELP)] = ()
+    """Grid entry NAME=V1,V2,... (repeat the flag); see SWEEP_HELP."""
+    checkpoint_every: int | None = None
+    """Updates between checkpoints of the full training state, a divisor of num_updates
+    (default: the smallest divisor that is at least num_updates / 10)."""
     runs_dir: str = "runs"
     """Parent directory of run directories."""
     out_file: str | None = None
     """Run directory name (default: ppo-<env>-<timestamp>); never overwritten."""
+    resume: str | None = None
+    """RUN_DIR: continue that run from its newest intact checkpoint. Every flag comes from
+    its config.json; a flag typed again must match it."""
 
     def __post_init__(self):
+        check_fields(self)
         super().__post_init__()
-        require(self.model_type in ("mlp", "gru"), "model_type", "'mlp' or 'gru'",
-                self.model_type)
         for name in ("hidden_size", "num_seeds"):
             require_positive(name, getattr(self, name))
+        if self.checkpoint_every is not None:
+            require(self.checkpoint_every > 0 and self.num_updates % self.checkpoint_every == 0,
+                    "checkpoint_every", f"a divisor of num_updates={self.num_updates}",
+                    self.checkpoint_every)
+        if self.out_file is not None:
+            require(self.out_file != "" and os.sep not in self.out_file, "out_file",
+                    "a plain directory name", self.out_file)
         known = envs_jax.registered_envs()
         require(self.env_id in known or self.env_id.startswith("gymnax/"), "env_id",
                 f"one of {known} or 'gymnax/<ID>'", self.env_id)
@@ -86,17 +129,53 @@ class Args(ppo.PPOConfig):
         return sw.parse_sweep(self.sweep, ppo.SWEEPABLE)
 
     def ppo_config(self) -> ppo.PPOConfig:
-        return ppo.PPOConfig(**{f.name: getattr(self, f.name)
-                                for f in dataclasses.fields(ppo.PPOConfig)})
+        """The PPO loop's config (the CLI prints progress itself: no in-jit callback)."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(ppo.PPOConfig)}
+        return ppo.PPOConfig(**{**values, "log_every": 0})
+
+    @property
+    def checkpoint_period(self) -> int:
+        """``checkpoint_every``, or its default (about 10 checkpoints per run)."""
+        if self.checkpoint_every is not None:
+            return self.checkpoint_every
+        return min(d for d in range(1, self.num_updates + 1)
+                   if self.num_updates % d == 0 and d * 10 >= self.num_updates)
+
+    @property
+    def segment_updates(self) -> int:
+        """Updates per compiled segment: the largest divisor of the checkpoint period
+        that is at most log_every (progress lines come between segments)."""
+        period, every = self.checkpoint_period, self.log_every
+        if every <= 0 or every >= period:
+            return period
+        return max(d for d in range(1, every + 1) if period % d == 0)
+
+    def run_name(self) -> str:
+        if self.out_file:
+            return self.out_file
+        return f"ppo-{self.env_id.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def build(args: Args) -> ppo.TrainParts:
+class Setup(NamedTuple):
+    """What ``build_setup`` derives from the args (nothing compiled)."""
+
+    env: Any              # the base env (evaluation)
+    env_params: Any
+    net: Any              # actor-critic module
+    parts: ppo.TrainParts
+
+
+def build_setup(args: Args) -> Setup:
     """Env, network and PPO train parts for ``args`` (nothing compiled).
 
     Raises:
-        ValueError: if the env's action space is not ``Discrete`` (the policy is categorical).
+        ValueError: the env does not build, or its action space is not ``Discrete`` (the
+            policy is categorical).
     """
-    env, env_params = envs_jax.make(args.env_id)
+    try:
+        env, env_params = envs_jax.make(args.env_id)
+    except Exception as err:
+        raise ValueError(f"env_id: {args.env_id!r} does not build: {err}") from err
     action_space = env.action_space(env_params)
     require(isinstance(action_space, spaces.Discrete), "env_id",
             "an env with a Discrete action space (PPO here has a categorical policy)",
@@ -107,71 +186,183 @@ def build(args: Args) -> ppo.TrainParts:
         net = GRUActorCritic(num_actions, args.hidden_size)
     else:
         net = MLPActorCritic(num_actions, (args.hidden_size, args.hidden_size))
-    return ppo.make_train_parts(args.ppo_config(), vec, env_params, net)
+    return Setup(env, env_params, net,
+                 ppo.make_train_parts(args.ppo_config(), vec, env_params, net))
+
+
+def build(args: Args) -> ppo.TrainParts:
+    """The PPO train parts for ``args`` (see ``build_setup``)."""
+    return build_setup(args).parts
 
 
 def final_return(metrics: dict, fraction: float = 0.1) -> np.ndarray:
-    """Mean episode return over the last ``fraction`` of updates: ``[..., U] -> [...]``."""
+    """Mean episode return over the last ``fraction`` of updates: ``[..., U] -> [...]``
+    (NaN where no episode ended in that window)."""
     num = max(1, round(np.asarray(metrics["episode_count"]).shape[-1] * fraction))
     total = np.asarray(metrics["episode_return_sum"])[..., -num:].sum(-1)
     count = np.asarray(metrics["episode_count"])[..., -num:].sum(-1)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def run(args: Args) -> dict:
+def point_label(point: dict) -> str:
+    return ", ".join(f"{k}={v:g}" for k, v in point.items()) or "(defaults)"
+
+
+def mean_std_text(values: np.ndarray) -> str:
+    """``"12.34  +- 0.56"`` over the finite values; ``n/a`` (and why) when there are none."""
+    finite = np.asarray(values)[np.isfinite(values)]
+    if finite.size == 0:
+        return "      n/a  (no episode ended in the last 10% of updates)"
+    note = "" if finite.size == np.size(values) else f"  ({finite.size} of {np.size(values)} seeds)"
+    return f"{finite.mean():9.2f}  +- {finite.std():.2f}{note}"
+
+
+def config_dict(args: Args) -> dict:
+    """What ``config.json`` stores: the algorithm and every flag but ``--resume``."""
+    d = dataclasses.asdict(args)
+    d.pop("resume")
+    return {"algo": "ppo", **d}
+
+
+def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
+    """``(args, run to resume or None)`` from a command line (see ``common.parse_run_args``)."""
+    return common.parse_run_args(Args, argv)
+
+
+def run(args: Args, resumed: RunDir | None = None) -> dict:
     """Train the grid x seeds in one compiled program and write the run's artefacts.
 
     Raises:
-        FileExistsError: the run directory already exists.
+        RunDirError: the run directory holds another run (and this is no resume).
+        NonFiniteError: a training metric went NaN or infinite.
     """
-    name = args.out_file or f"ppo-{args.env_id.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = os.path.join(args.runs_dir, name)
-    if os.path.exists(run_dir):
-        raise FileExistsError(f"{run_dir} exists; pick another --out_file (runs are never "
-                              "overwritten)")
-    os.makedirs(run_dir)
-    lg.write_json(os.path.join(run_dir, "config.json"), dataclasses.asdict(args))
+    if resumed is not None and resumed.finished:
+        return common.report_finished(resumed)
     points = sw.grid_points(args.grid())
     hparams = sw.stack_hparams(ppo.hyperparams_from(args.ppo_config()), points)
-    parts = build(args)
-    print(f"purerl PPO on {args.env_id}: {len(points)} grid point(s) x {args.num_seeds} "
+    setup = build_setup(args)                         # fails before any file is written
+    run_dir = common.start_run(resumed, args.runs_dir, args.out_file, args.run_name(),
+                               config_dict(args))
+    num_points, num_seeds = len(points), args.num_seeds
+    steps_per_update = num_points * num_seeds * args.num_envs * args.num_steps
+    print(f"purerl PPO on {args.env_id}: {num_points} grid point(s) x {num_seeds} "
           f"seed(s) x {args.num_updates} updates x {args.num_envs * args.num_steps} steps "
-          f"in one compiled call; run dir {run_dir}", flush=True)
-    result = run_sweep(parts.init, parts.run_updates, args.seed, args.num_seeds,
-                       args.num_updates, args.num_updates, hparams=hparams)
-    shape = (len(points), args.num_seeds)
+          f"in one compiled call; run dir {run_dir.path}"
+          + (" (resuming)" if resumed is not None else ""), flush=True)
+    progress = lg.Progress(args.num_updates, steps_per_update)
+    progress.compiling()
+    groups = ({point_label(p): list(range(g * num_seeds, (g + 1) * num_seeds))
+               for g, p in enumerate(points)} if num_points > 1 else None)
+    plot = lambda history: lg.plot_learning_curve(
+        os.path.join(run_dir.path, "learning_curve.png"), history, f"PPO on {args.env_id}",
+        groups=groups, ylabel="episode return (training)")
+    writer = common.SegmentWriter(
+        run_dir, run_labels(num_points, num_seeds), progress if args.log_every else None,
+        plot, derived=lambda h: {"episode_return_mean": lg.episode_return_curve(h)})
+    ckpt = run_dir.checkpointer()
+    result = run_sweep(setup.parts.init, setup.parts.run_updates, args.seed, num_seeds,
+                       args.num_updates, args.segment_updates, ckpt, resumed is not None,
+                       writer, hparams=hparams, checkpoint_every=args.checkpoint_period,
+                       on_compiled=progress.compiled)
+    ckpt.close()
+    run_dir.save_params(result.state.train_state.params)
+    writer.finish(result.metrics)
+    shape = (num_points, num_seeds)
     metrics = {k: v.reshape(*shape, -1) for k, v in result.metrics.items()}
-    np.savez(os.path.join(run_dir, "metrics.npz"), **metrics)
+    np.savez(os.path.join(run_dir.path, "metrics.npz"), **metrics)
     returns = final_return(metrics)                              # [G, S]
-    steps = len(points) * args.num_seeds * args.num_updates * args.num_envs * args.num_steps
-    summary = {
-        "config": dataclasses.asdict(args),
-        "grid": [{"hparams": p, "final_return_per_seed": r.tolist(),
-                  "final_return_mean": float(np.nanmean(r))} for p, r in zip(points, returns)],
+    ran = (args.num_updates - result.resumed_from) * steps_per_update
+    summary = run_dir.write_summary({
+        "config": run_dir.config,
+        "grid": [{"hparams": p, "final_return_per_seed": [None if np.isnan(x) else float(x)
+                                                          for x in r],
+                  "final_return_mean": (float(np.nanmean(r)) if np.isfinite(r).any()
+                                        else None)}
+                 for p, r in zip(points, returns)],
         "wall_clock_s": {"compile": result.compile_s, "run": result.run_s},
-        "env_steps_per_s": steps / result.run_s,
-        "versions": lg.package_versions(),
-        "machine": lg.machine_description(),
-    }
-    lg.write_json(os.path.join(run_dir, "summary.json"), summary)
-    print(f"\nfinal return (last 10% of updates), mean over {args.num_seeds} seed(s):")
+        "env_steps_per_s": ran / result.run_s if result.run_s > 0 else None,
+        "resumed_from_update": result.resumed_from,
+    })
+    common.set_active_run_dir(None)
+    print(f"\nfinal return (last 10% of updates), mean over {num_seeds} seed(s):")
     for point, r in zip(points, returns):
-        label = ", ".join(f"{k}={v:g}" for k, v in point.items()) or "(defaults)"
-        print(f"  {label:<40s} {np.nanmean(r):9.2f}  +- {np.nanstd(r):.2f}")
-    print(f"compile {result.compile_s:.1f} s, run {result.run_s:.1f} s "
-          f"({summary['env_steps_per_s']:,.0f} env-steps/s). Artefacts in {run_dir}")
+        print(f"  {point_label(point):<40s} {mean_std_text(r)}")
+    rate = summary["env_steps_per_s"]
+    print(f"compile {result.compile_s:.1f} s, run {result.run_s:.1f} s"
+          + (f" ({rate:,.0f} env-steps/s)" if rate else "")
+          + f". Artefacts in {run_dir.path}")
     return summary
 
 
+def load_args(run_dir: RunDir) -> Args:
+    """Rebuild the ``Args`` saved in a run's ``config.json`` (newer fields: defaults)."""
+    fields = {f.name for f in dataclasses.fields(Args)}
+    saved = {k: tuple(v) if isinstance(v, list) else v
+             for k, v in run_dir.config.items() if k in fields and k != "resume"}
+    return Args(**saved)
+
+
+def episode_limit(env, env_params) -> int:
+    """Steps an episode of ``env`` may last: its fixed length or time limit (else 1000)."""
+    for value in (getattr(env, "episode_length", None),
+                  getattr(env_params, "max_steps_in_episode", None)):
+        if value is not None:
+            return int(value)
+    return 1000
+
+
+def evaluate_run(run_dir: str, num_episodes: int = 100, max_steps: int | None = None,
+                 greedy: bool = False) -> dict:
+    """Score the saved policies of a PPO run: mean return of ``num_episodes`` episodes each.
+
+    Every run of the sweep (grid point x seed) is scored on the same episodes (a fixed
+    key), vmapped over runs and over episodes. A run without final params is scored from
+    its newest intact checkpoint.
+
+    Returns:
+        dict with ``grid`` (per point: ``hparams``, ``score_per_seed``, ``score_mean``),
+        ``score_mean`` over all runs, ``score_per_seed`` (a single point's), ``updates``.
+
+    Raises:
+        RunDirError: no config.json, or neither params nor checkpoints.
+    """
+    rd = RunDir.load(run_dir)
+    args = load_args(rd)
+    points = sw.grid_points(args.grid())
+    hparams = sw.stack_hparams(ppo.hyperparams_from(args.ppo_config()), points)
+    setup = build_setup(args)
+    abstract = jax.eval_shape(jax.vmap(setup.parts.init),
+                              *run_inputs(args.seed, args.num_seeds, hparams))
+    params, updates = common.restore_final_or_latest(rd, abstract, args.num_updates)
+    max_steps = max_steps or episode_limit(setup.env, setup.env_params)
+    key = jax.random.PRNGKey(ev.HELDOUT_TASK_SEED)
+
+    @jax.jit
+    def score(params):
+        policy = lambda p: ev.network_policy(setup.net, p, greedy=greedy)
+        return jax.vmap(lambda p: ev.evaluate_episodes(
+            setup.env, setup.env_params, policy(p), key, num_episodes, max_steps))(params)
+
+    returns = np.asarray(score(params)).mean(axis=1).reshape(len(points), args.num_seeds)
+    grid = [{"hparams": p, "score_per_seed": r.tolist(), "score_mean": float(r.mean())}
+            for p, r in zip(points, returns)]
+    out = {"algo": "ppo", "env_id": args.env_id, "num_episodes": num_episodes,
+           "max_steps": max_steps, "greedy": greedy, "updates": updates,
+           "score_mean": float(returns.mean()), "grid": grid}
+    if len(points) == 1:
+        out["score_per_seed"] = grid[0]["score_per_seed"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
-    """CLI: ``purerl-ppo [--flags]`` (``python -m purerl.cli.ppo``)."""
-    return run(tyro.cli(Args, args=argv, use_underscores=True))
+    """CLI: ``purerl-ppo [--flags]`` (``python -m purerl.cli.ppo``); raises on errors."""
+    return run(*parse(list(sys.argv[1:] if argv is None else argv)))
 
 
 def cli() -> None:
-    """Console script ``purerl-ppo``."""
-    main()
+    """Console script ``purerl-ppo``: user errors as one line (``--debug``: traceback)."""
+    common.run_cli(main, prog="purerl-ppo")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli()

@@ -1,119 +1,267 @@
-"""``purerl-rl2`` and ``purerl-evaluate``: train RL^2 / SNAIL into a run directory, score one.
+"""``purerl-rl2``: train RL^2 / SNAIL into a run directory, with the seed project's flags.
 
-Artefacts in ``runs_dir/<name>/``: config.json, checkpoints/ (full state per segment),
-params/ (final params, orbax), metrics_seed<i>.csv, tb/seed_<i>/, learning_curve.png,
-summary.json. ``--resume`` continues a killed run from its last complete checkpoint.
+The flags are those of the PyTorch seed project (``rl2_train.py``: ``--num_workers``,
+``--metalearn_epochs``, ``--ppo_epochs``, ``--clip_param``, ``--tau``), each also accepted
+under its standard name; ``Args.core_config`` translates them ONCE into
+``purerl.algos.rl2.Config``, where every hyperparameter has its standard name.
+
+Artefacts in ``runs_dir/<name>/`` (``purerl.common.run_dir``): config.json, checkpoints/,
+metrics_seed<i>.csv and tb/seed<i>/ (written as segments finish), learning_curve.png,
+params/, summary.json. ``--resume RUN_DIR`` continues a killed run from its newest intact
+checkpoint. ``purerl-evaluate --run_dir RUN_DIR`` (``purerl.cli.evaluate``) scores a run.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import datetime
 import os
+import re
 import sys
 import time
+from typing import Annotated, Literal
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 import tyro
 
-from purerl.algos.rl2 import PAPER_RL2, Config, build, make_evaluator
+from purerl.algos import rl2
+from purerl.cli import common
 from purerl.common import evaluate as ev
 from purerl.common import logging as lg
-from purerl.common.checkpoint import Checkpointer
-from purerl.common.experiment import run_sweep
+from purerl.common.experiment import run_inputs, run_sweep
+from purerl.common.run_dir import RunDir, run_labels
+from purerl.config import check_fields, require, require_positive
+
+SEED_NAMES = {"num_updates": "metalearn_epochs", "num_envs": "num_workers",
+              "update_epochs": "ppo_epochs", "clip_eps": "clip_param", "gae_lambda": "tau"}
+"""Standard name (``rl2.Config``, also accepted as a flag) -> the seed project's flag name."""
+
+_alias = lambda *names: tyro.conf.arg(aliases=names)
 
 
-def _resolve_run_dir(cfg: Config) -> str:
-    run_dir = os.path.join(cfg.runs_dir, cfg.run_name())
-    config_path = os.path.join(run_dir, "config.json")
-    if cfg.resume:
-        if not os.path.exists(config_path):
-            raise FileNotFoundError(f"--resume: no run to resume at {run_dir} (no config.json); "
-                                    "pass the --out_file of an existing run")
-        with open(config_path) as f:
-            saved = json.load(f)
-        mine = _config_dict(cfg)
-        # A field added after the run was saved counts as its default.
-        fields = Config.__dataclass_fields__
-        saved = {k: saved.get(k, fields[k].default) for k in mine}
-        diff = {k: (saved[k], v) for k, v in mine.items()
-                if k not in ("resume", "log_every") and saved[k] != v}
-        if diff:
-            raise ValueError(f"--resume: config differs from the saved run {run_dir}: "
-                             + ", ".join(f"{k}: saved {a!r}, given {b!r}" for k, (a, b) in diff.items()))
-    elif os.path.exists(run_dir):
-        raise FileExistsError(f"run directory {run_dir} exists; pass --resume to continue it "
-                              "or another --out_file (runs are never overwritten)")
-    os.makedirs(run_dir, exist_ok=True)
-    if not cfg.resume:
-        lg.write_json(config_path, _config_dict(cfg))
-    return run_dir
+@dataclasses.dataclass(frozen=True)
+class Args:
+    """RL^2 with PPO, with the flag names of the PyTorch seed project (rl2_train.py).
+
+    Defaults: the main job, GRU on 5-armed Bernoulli bandits, n=10 pulls. Each seed flag
+    also has the standard name as an alias: --num_envs = --num_workers, --gae_lambda =
+    --tau, --clip_eps = --clip_param, --update_epochs = --ppo_epochs, --num_updates =
+    --metalearn_epochs. Boolean flags take --flag / --no_flag or --flag True / False.
+    """
+
+    task: Literal["bandit", "mdp"] = "bandit"
+    """Task family: Bernoulli k-armed bandits or random tabular MDPs. Differs: the seed
+    defaults to mdp; our no-argument run is the bandit main job."""
+    model_type: Literal["gru", "snail", "mlp"] = "gru"
+    """Policy: gru (RL^2), snail (SNAIL: TC blocks + attention over the trial, paper sizes
+    32/16; hidden_size and layer_norm do not apply) or mlp (feed-forward, no memory: a
+    sanity floor)."""
+    num_actions: int = 5
+    """Actions: arms k of the bandit; |A| of the MDP (spec: 5)."""
+    num_states: int = 10
+    """|S| of the tabular MDP (spec: 10); ignored for bandits."""
+    num_traj: int = 10
+    """Episodes n per trial (bandit pulls, or MDP episodes) on one task."""
+    traj_len: int | None = None
+    """Episode length: 1 for bandits; the MDP horizon T (default 10)."""
+    num_tasks: int = 1000
+    """Held-out evaluation tasks, drawn once from a fixed key. Differs: the seed trains on
+    a fixed set of num_tasks tasks; we sample fresh tasks for every trial (as the papers)."""
+    metalearn_epochs: Annotated[int, _alias("--num_updates")] = 200
+    """PPO updates (each: one rollout of batch_size steps, then ppo_epochs epochs)."""
+    num_workers: Annotated[int, _alias("--num_envs")] = 256
+    """Parallel environments (= tasks in flight), vectorised with vmap. Differs: the seed
+    spawns processes; the default 1 there would waste an accelerator here."""
+    batch_size: int = 5120
+    """Env steps per PPO update, num_workers x rollout length (the PPO paper's T*N)."""
+    mini_batch_size: int = 1280
+    """Env steps per minibatch; minibatches are whole env sequences, so batch_size /
+    mini_batch_size must divide num_workers."""
+    ppo_epochs: Annotated[int, _alias("--update_epochs")] = 4
+    """PPO epochs K per update."""
+    clip_param: Annotated[float, _alias("--clip_eps")] = 0.2
+    """PPO clip epsilon."""
+    tau: Annotated[float, _alias("--gae_lambda")] = 0.3
+    """GAE lambda (the seed's name). 0.3 as strong RL^2 reimplementations (spec)."""
+    gamma: float = 0.99
+    """Discount (RL^2 paper: 0.99)."""
+    learning_rate: float = 1e-3
+    """Adam step size."""
+    vf_coef: float = 0.5
+    """Value-loss coefficient."""
+    ent_coef: float = 0.01
+    """Entropy-bonus coefficient."""
+    max_grad_norm: float = 0.9
+    """Global gradient-norm clip."""
+    target_kl: float = 0.0
+    """Stop remaining PPO epochs of an update when the mean KL exceeds 1.5*target_kl.
+    0 disables. Differs: the seed defaults to 0.01."""
+    anneal: bool = True
+    """Decay learning rate and clip linearly to 0 over the run (the seed does)."""
+    clip_value: bool = True
+    """Clipped value loss (range clip_param, in scaled reward units)."""
+    reward_scale: float = 1.0
+    """Multiply rewards by this for the value targets (e.g. 0.1 for trials whose
+    returns are in the hundreds); the agent's reward input and reported scores stay raw."""
+    non_linearity: Literal["none", "tanh", "relu", "sigmoid"] = "none"
+    """Output activation of the value head."""
+    hidden_size: int = 256
+    """GRU width (RL^2: 256) or MLP width."""
+    layer_norm: bool = True
+    """Layer norm on the GRU input (obs, one-hot action, reward, done flag)."""
+    num_seeds: int = 2
+    """Seeds trained in lock-step by one vmapped, compiled call."""
+    seed: int = 0
+    """Base PRNG seed."""
+    out_file: str | None = None
+    """Run name: artefacts go to runs_dir/out_file/. Default: a timestamped name. Differs:
+    the seed names a single model file; we write a directory (params, logs, summary)."""
+    runs_dir: str = "runs"
+    """Parent directory of run directories."""
+    checkpoint_every: int = 50
+    """Updates between checkpoints of the full training state (a divisor of
+    metalearn_epochs)."""
+    resume: str | None = None
+    """RUN_DIR: continue that run from its newest intact checkpoint. Every flag comes from
+    its config.json; a flag typed again must match it."""
+    log_every: int = 50
+    """Progress line about every this many updates (0: none)."""
+    eval_greedy: bool = False
+    """Evaluate with argmax actions instead of sampling."""
+
+    def __post_init__(self):
+        check_fields(self)
+        for name in ("checkpoint_every", "metalearn_epochs"):
+            require_positive(name, getattr(self, name))
+        require(self.metalearn_epochs % self.checkpoint_every == 0, "checkpoint_every",
+                f"a divisor of metalearn_epochs={self.metalearn_epochs}",
+                self.checkpoint_every)
+        require(self.log_every >= 0, "log_every", "a non-negative number", self.log_every)
+        if self.out_file is not None:
+            require(self.out_file != "" and os.sep not in self.out_file, "out_file",
+                    "a plain directory name", self.out_file)
+        try:
+            self.core_config()
+        except ValueError as err:
+            raise ValueError(_seed_message(str(err), self)) from None
+
+    def core_config(self) -> rl2.Config:
+        """The algorithm's config: the seed's names translated to the standard ones."""
+        core = {f.name for f in dataclasses.fields(rl2.Config)}
+        values = {std: getattr(self, seed) for std, seed in SEED_NAMES.items()}
+        values |= {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                   if f.name in core}
+        return rl2.Config(**{**values, "log_every": 0})   # progress: the CLI's own lines
+
+    @property
+    def segment_updates(self) -> int:
+        """Updates per compiled segment: the largest divisor of checkpoint_every that is at
+        most log_every (progress lines come between segments)."""
+        return _segment(self.checkpoint_every, self.log_every)
+
+    def run_name(self) -> str:
+        if self.out_file:
+            return self.out_file
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        k = f"-k{self.num_actions}" if self.task == "bandit" else ""
+        return f"rl2-{self.model_type}-{self.task}{k}-n{self.num_traj}-{stamp}"
 
 
-def _config_dict(cfg: Config) -> dict:
-    d = dataclasses.asdict(cfg)
-    d["out_file"] = cfg.out_file  # the timestamped default is resolved into the path
-    return d
+def _segment(checkpoint_every: int, log_every: int) -> int:
+    if log_every <= 0 or log_every >= checkpoint_every:
+        return checkpoint_every
+    return max(d for d in range(1, log_every + 1) if checkpoint_every % d == 0)
 
 
-def run(cfg: Config) -> dict:
+def _seed_message(message: str, args: Args) -> str:
+    """A core config error in the user's (seed) flag names, with the flag to add if any."""
+    message = re.sub(r"\b(" + "|".join(SEED_NAMES) + r")\b",
+                     lambda m: SEED_NAMES[m.group(1)], message)
+    if message.startswith("batch_size: expected a multiple of num_workers"):
+        message += f"; add --num_workers{_suggest_workers(args)}"
+    return message
+
+
+def _suggest_workers(args: Args) -> str:
+    """`` N (...)`` for a --num_workers that fits batch_size and mini_batch_size, or ``""``."""
+    if args.mini_batch_size <= 0 or args.batch_size % args.mini_batch_size:
+        return ""
+    minibatches = args.batch_size // args.mini_batch_size
+    fits = [d for d in range(minibatches, args.batch_size + 1, minibatches)
+            if args.batch_size % d == 0]
+    if not fits:
+        return ""
+    trial = args.num_traj * (1 if args.task == "bandit" else (args.traj_len or 10))
+    best = min(fits, key=lambda d: abs(np.log((args.batch_size // d) / trial)))
+    return (f" N with N dividing batch_size={args.batch_size} and a multiple of "
+            f"batch_size/mini_batch_size={minibatches}, e.g. --num_workers {best}")
+
+
+def config_dict(args: Args) -> dict:
+    """What ``config.json`` stores: the algorithm and every flag but ``--resume``."""
+    d = dataclasses.asdict(args)
+    d.pop("resume")
+    return {"algo": "rl2", **d}
+
+
+def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
+    """``(args, run to resume or None)`` from a command line (see ``common.parse_run_args``)."""
+    return common.parse_run_args(Args, argv, aliases=SEED_NAMES)
+
+
+def run(args: Args, resumed: RunDir | None = None) -> dict:
     """Train, checkpoint, evaluate and write every artefact of one run; return the summary.
 
-    Artefacts in ``runs_dir/<name>/``: config.json, checkpoints/ (full state per segment),
-    params/ (final params, orbax), metrics_seed<i>.csv, tb/seed_<i>/, learning_curve.png,
-    summary.json.
-
     Raises:
-        FileExistsError: the run directory exists and ``resume`` is false.
-        FileNotFoundError / ValueError: ``resume`` with no run or with a different config.
+        RunDirError: the run directory holds another run (and this is no resume).
+        NonFiniteError: a training metric went NaN or infinite.
     """
-    if cfg.out_file is None and cfg.resume:
-        raise ValueError("resume: expected --out_file naming the run to resume, got none")
-    run_dir = _resolve_run_dir(cfg)
-    setup = build(cfg)
+    if resumed is not None and resumed.finished:
+        return common.report_finished(resumed)
+    cfg = args.core_config()
+    setup = rl2.build(cfg)                                  # fails before any file is written
+    run_dir = common.start_run(resumed, args.runs_dir, args.out_file, args.run_name(),
+                               config_dict(args))
     pcfg = cfg.ppo_config()
     print(f"purerl RL^2 ({cfg.model_type}) on {cfg.task} "
           f"(k={cfg.num_actions}, n={cfg.num_traj}): {cfg.num_seeds} seeds x "
-          f"{cfg.metalearn_epochs} updates x {cfg.batch_size} steps; run dir {run_dir}",
-          flush=True)
-    print(f"  jax {jax.__version__} on {jax.default_backend()}: compiling ...", flush=True)
-    ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"))
+          f"{cfg.num_updates} updates x {cfg.batch_size} steps; run dir {run_dir.path}"
+          + (" (resuming)" if resumed is not None else ""), flush=True)
+    progress = lg.Progress(cfg.num_updates, cfg.num_seeds * cfg.batch_size)
+    progress.compiling(f"the training program (jax {jax.__version__} on "
+                       f"{jax.default_backend()})")
+    title = (f"RL^2 {cfg.model_type.upper()} on {cfg.task}, k={cfg.num_actions}, "
+             f"n={cfg.num_traj}")
+    plot = lambda history, reference=None: lg.plot_learning_curve(
+        os.path.join(run_dir.path, "learning_curve.png"), history, title, reference)
+    writer = common.SegmentWriter(
+        run_dir, run_labels(1, cfg.num_seeds), progress if args.log_every else None, plot,
+        derived=lambda h: {"episode_return_mean": lg.episode_return_curve(h)})
     t_start = time.perf_counter()
-
-    def on_segment(done, metrics, history):
-        ret = lg.episode_return_curve(metrics)
-        print(f"  segment done: {done}/{cfg.metalearn_epochs} updates, checkpoint saved; "
-              f"return/trial (mean of seeds, last update) {np.nanmean(ret[:, -1]):.3f}",
-              flush=True)
-
+    ckpt = run_dir.checkpointer()
     result = run_sweep(setup.parts.init, setup.parts.run_updates, cfg.seed, cfg.num_seeds,
-                       pcfg.num_updates, cfg.checkpoint_every, ckpt, cfg.resume, on_segment)
+                       pcfg.num_updates, args.segment_updates, ckpt, resumed is not None,
+                       writer, checkpoint_every=args.checkpoint_every,
+                       on_compiled=progress.compiled)
     ckpt.close()
     params = result.state.train_state.params
 
     t0 = time.perf_counter()
-    score_params, baselines = make_evaluator(cfg, setup)
+    score_params, baselines = rl2.make_evaluator(cfg, setup)
     scores = np.asarray(score_params(params))              # [S, num_tasks]
     base = jax.tree.map(np.asarray, baselines())
     eval_s = time.perf_counter() - t0
 
-    # StandardCheckpointer saves asynchronously; leaving the context waits for the write.
-    with ocp.StandardCheckpointer() as saver:
-        saver.save(os.path.abspath(os.path.join(run_dir, "params")), params, force=True)
-    lg.write_csv_and_tensorboard(run_dir, result.metrics)
+    run_dir.save_params(params)
     per_seed = scores.mean(axis=1)
     reference = {"random (held-out)": float(base["random"].mean()),
                  "optimum (held-out)": float(base["optimum"].mean())}
-    lg.plot_learning_curve(os.path.join(run_dir, "learning_curve.png"), result.metrics,
-                           f"RL^2 {cfg.model_type.upper()} on {cfg.task}, "
-                           f"k={cfg.num_actions}, n={cfg.num_traj}", reference)
+    writer.plot = lambda history: plot(history, reference)
+    writer.finish(result.metrics)
     total_s = time.perf_counter() - t_start
-    summary = {
-        "config": _config_dict(cfg),
-        "run_dir": run_dir,
+    summary = run_dir.write_summary({
+        "config": run_dir.config,
         "eval": {
             "num_tasks": cfg.num_tasks,
             "heldout_task_seed": ev.HELDOUT_TASK_SEED,
@@ -122,16 +270,14 @@ def run(cfg: Config) -> dict:
             "score_mean": float(per_seed.mean()),
             "random": reference["random (held-out)"],
             "optimum": reference["optimum (held-out)"],
-            "paper_rl2": PAPER_RL2.get((cfg.task, cfg.num_traj, cfg.num_actions)),
+            "paper_rl2": rl2.PAPER_RL2.get((cfg.task, cfg.num_traj, cfg.num_actions)),
         },
         "wall_clock_s": {"compile": result.compile_s, "train": result.run_s,
                          "evaluate": eval_s, "total": total_s},
         "resumed_from_update": result.resumed_from,
-        "env_steps_per_seed": cfg.metalearn_epochs * cfg.batch_size,
-        "versions": lg.package_versions(),
-        "machine": lg.machine_description(),
-    }
-    lg.write_json(os.path.join(run_dir, "summary.json"), summary)
+        "env_steps_per_seed": cfg.num_updates * cfg.batch_size,
+    })
+    common.set_active_run_dir(None)
     e = summary["eval"]
     print(f"\nHeld-out evaluation ({cfg.num_tasks} tasks), total reward per trial:")
     print(f"  purerl RL^2   {e['score_mean']:8.3f}   (per seed: "
@@ -141,100 +287,56 @@ def run(cfg: Config) -> dict:
     if e["paper_rl2"] is not None:
         print(f"  RL^2 paper    {e['paper_rl2']:8.3f}")
     print(f"wall-clock: compile {result.compile_s:.1f} s, train {result.run_s:.1f} s, "
-          f"evaluate {eval_s:.1f} s, total {total_s:.1f} s.  Artefacts in {run_dir}")
+          f"evaluate {eval_s:.1f} s, total {total_s:.1f} s.  Artefacts in {run_dir.path}")
     return summary
 
 
-def load_config(run_dir: str) -> Config:
-    """Rebuild the ``Config`` saved in ``run_dir/config.json``.
-
-    Raises:
-        FileNotFoundError: no config.json in ``run_dir``.
-    """
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: not a purerl RL^2 run directory (no config.json)")
-    with open(path) as f:
-        saved = json.load(f)
-    return Config(**{k: v for k, v in saved.items() if k in Config.__dataclass_fields__})
+def load_args(run_dir: RunDir) -> Args:
+    """Rebuild the ``Args`` saved in a run's ``config.json`` (newer fields: defaults)."""
+    fields = {f.name for f in dataclasses.fields(Args)}
+    saved = {k: tuple(v) if isinstance(v, list) else v
+             for k, v in run_dir.config.items() if k in fields and k != "resume"}
+    return Args(**saved)
 
 
 def evaluate_run(run_dir: str, num_tasks: int | None = None, greedy: bool | None = None) -> dict:
     """Reload the final params of a run and score them on the held-out tasks.
 
-    A run without final params (killed, or still training) is scored from its last
-    complete checkpoint, with a notice on stderr.
+    A run without final params (killed, or still training) is scored from its newest
+    intact checkpoint, with a notice on stderr.
 
     Returns:
         dict with ``score_per_seed`` ``[S]``, ``score_mean``, ``random``, ``optimum``,
         ``num_tasks`` and ``updates`` (updates behind the scored params).
 
     Raises:
-        FileNotFoundError: the run has no config.json, or neither params nor checkpoints.
+        RunDirError: the run has no config.json, or neither params nor checkpoints.
     """
-    cfg = load_config(run_dir)
-    cfg = dataclasses.replace(cfg, num_tasks=num_tasks or cfg.num_tasks,
-                              eval_greedy=cfg.eval_greedy if greedy is None else greedy)
-    setup = build(cfg)
-    keys = jax.random.split(jax.random.PRNGKey(cfg.seed), cfg.num_seeds)
-    abstract = jax.eval_shape(jax.vmap(setup.parts.init), keys, jnp.arange(cfg.num_seeds))
-    params_dir = os.path.abspath(os.path.join(run_dir, "params"))
-    ckpt = Checkpointer(os.path.join(run_dir, "checkpoints"))
-    if os.path.exists(params_dir):
-        params = ocp.StandardCheckpointer().restore(params_dir, abstract.train_state.params)
-        updates = cfg.metalearn_epochs
-    elif ckpt.latest_step() is not None:
-        # A run that was killed (or is still going): score its last complete checkpoint.
-        updates = ckpt.latest_step()
-        params = ckpt.restore(updates, abstract)[0].train_state.params
-        print(f"note: {params_dir} missing; scoring checkpoint at update {updates}/"
-              f"{cfg.metalearn_epochs}", file=sys.stderr)
-    else:
-        raise FileNotFoundError(f"{run_dir}: neither final params nor a checkpoint to score")
-    ckpt.close()
-    score_params, baselines = make_evaluator(cfg, setup)
+    rd = RunDir.load(run_dir)
+    args = load_args(rd)
+    args = dataclasses.replace(args, num_tasks=args.num_tasks if num_tasks is None else num_tasks,
+                               eval_greedy=args.eval_greedy if greedy is None else greedy)
+    cfg = args.core_config()
+    setup = rl2.build(cfg)
+    abstract = jax.eval_shape(jax.vmap(setup.parts.init), *run_inputs(cfg.seed, cfg.num_seeds))
+    params, updates = common.restore_final_or_latest(rd, abstract, cfg.num_updates)
+    score_params, baselines = rl2.make_evaluator(cfg, setup)
     scores = np.asarray(score_params(params)).mean(axis=1)
     base = baselines()
-    return {"score_per_seed": scores.tolist(), "score_mean": float(scores.mean()),
+    return {"algo": "rl2", "score_per_seed": scores.tolist(), "score_mean": float(scores.mean()),
             "random": float(base["random"].mean()), "optimum": float(base["optimum"].mean()),
             "num_tasks": cfg.num_tasks, "updates": updates}
 
 
-@dataclasses.dataclass(frozen=True)
-class EvaluateArgs:
-    """Score a finished RL^2 run on the held-out tasks."""
-
-    run_dir: str
-    """The run directory (holds config.json and params/)."""
-    num_tasks: int | None = None
-    """Held-out tasks (default: the run's num_tasks)."""
-    greedy: bool | None = None
-    """Argmax actions (default: the run's eval_greedy)."""
-
-
 def main(argv: list[str] | None = None) -> dict:
-    """CLI: ``purerl-rl2 [--flags]`` (``python -m purerl.cli.rl2``)."""
-    cfg = tyro.cli(Config, args=argv, use_underscores=True)
-    return run(cfg)
-
-
-def evaluate_main(argv: list[str] | None = None) -> dict:
-    """CLI: ``purerl-evaluate --run_dir runs/<name>``."""
-    args = tyro.cli(EvaluateArgs, args=argv, use_underscores=True)
-    out = evaluate_run(args.run_dir, args.num_tasks, args.greedy)
-    print(json.dumps(out, indent=2))
-    return out
+    """CLI: ``purerl-rl2 [--flags]`` (``python -m purerl.cli.rl2``); raises on errors."""
+    return run(*parse(list(sys.argv[1:] if argv is None else argv)))
 
 
 def cli() -> None:
-    """Console script ``purerl-rl2`` (returns nothing, so no summary is echoed)."""
-    main()
-
-
-def evaluate_cli() -> None:
-    """Console script ``purerl-evaluate``."""
-    evaluate_main()
+    """Console script ``purerl-rl2``: user errors as one line (``--debug``: traceback)."""
+    common.run_cli(main, prog="purerl-rl2")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    cli()

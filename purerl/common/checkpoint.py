@@ -16,6 +16,10 @@ from typing import Any
 import orbax.checkpoint as ocp
 
 
+class CheckpointError(RuntimeError):
+    """Checkpoints exist but none of them reads back (a user-facing, one-line problem)."""
+
+
 class Checkpointer:
     """Save / restore ``(state, metrics)`` pairs under ``directory/<step>``.
 
@@ -67,7 +71,7 @@ class Checkpointer:
             ``(step, state, history)``, or None when there is no checkpoint at all.
 
         Raises:
-            RuntimeError: checkpoints exist but none of them reads back.
+            CheckpointError: checkpoints exist but none of them reads back.
         """
         steps = sorted(self._manager.all_steps(), reverse=True)
         problems = []
@@ -82,7 +86,7 @@ class Checkpointer:
                 continue
             return step, state, history
         if problems:
-            raise RuntimeError(f"no intact checkpoint in {self.directory}: "
+            raise CheckpointError(f"no intact checkpoint in {self.directory}: "
                                + "; ".join(problems))
         return None
 

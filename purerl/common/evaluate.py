@@ -83,3 +83,47 @@ def optimal_returns(trial_env, tasks: Any) -> jax.Array:
     """``[M]`` expected total reward of the task-aware optimum (bandit: n * max p_i; MDP:
     n * finite-horizon value-iteration value of the start state)."""
     return jax.vmap(trial_env.optimal_return)(tasks)
+
+
+def evaluate_episodes(env, env_params: Any, policy: Policy | Callable, key: jax.Array,
+                      num_episodes: int, max_steps: int) -> jax.Array:
+    """Undiscounted return of ``num_episodes`` episodes run side by side (vmapped).
+
+    Each episode starts from its own ``env.reset`` and counts rewards until it first ends
+    (``terminated | truncated``) or ``max_steps`` steps have passed; the env is not
+    auto-reset, and steps after an episode's end add nothing.
+
+    Args:
+        env: an env of the ``envs_jax`` protocol, unbatched (no ``VecEnv``, no auto-reset).
+        env_params: its params, shared by every episode.
+        policy: a ``Policy``, or a plain ``(obs [E, ...], key) -> action [E]``.
+        key: PRNG key for resets, env steps and the policy's sampling.
+        num_episodes: E.
+        max_steps: steps per episode at most (e.g. the env's time limit).
+
+    Returns:
+        ``[E]`` float32, the return of each episode.
+    """
+    if not isinstance(policy, Policy):
+        act_fn = policy
+        policy = Policy(lambda n: jnp.zeros((n, 1), jnp.float32),
+                        lambda hidden, obs, reset, k: (hidden, act_fn(obs, k)))
+    key_reset, key_run = jax.random.split(key)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(
+        jax.random.split(key_reset, num_episodes), env_params)
+    step = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def one_step(carry, key_t):
+        obs, state, hidden, reset, total, alive = carry
+        key_act, key_step = jax.random.split(key_t)
+        hidden, action = policy.act(hidden, obs, reset, key_act)
+        ts = step(jax.random.split(key_step, num_episodes), state, action, env_params)
+        total = total + jnp.where(alive, ts.reward, 0.0)
+        alive = alive & ~(ts.terminated | ts.truncated)
+        return (ts.obs, ts.state, hidden, jnp.zeros_like(reset), total, alive), None
+
+    carry = (obs, state, policy.initial_hidden(num_episodes),
+             jnp.ones((num_episodes,), bool), jnp.zeros((num_episodes,), jnp.float32),
+             jnp.ones((num_episodes,), bool))
+    carry, _ = jax.lax.scan(one_step, carry, jax.random.split(key_run, max_steps))
+    return carry[4]

@@ -56,6 +56,8 @@ def run_sweep(
     devices: list | None = None,
     shared: Any | None = None,
     check_finite: bool = True,
+    checkpoint_every: int | None = None,
+    on_compiled: Callable[[float], None] | None = None,
 ) -> SweepResult:
     """Train B runs in lock-step, ``segment_updates`` updates per compiled call.
 
@@ -76,7 +78,8 @@ def run_sweep(
         resume: continue from the newest intact checkpoint if there is one (a damaged
             newest step is skipped with a warning naming it).
         on_segment: host callback ``(updates_done, segment_metrics [B, n],
-            history [B, updates_done])`` after each segment's checkpoint is written.
+            history [B, updates_done])`` after each segment (and its checkpoint, when
+            one is due) is written.
         hparams: optional pytree of ``[G]`` arrays, one entry per grid point.
         devices: devices to shard the run axis over (default: all of ``jax.devices()``;
             a single device when B does not split evenly, with a warning).
@@ -84,17 +87,28 @@ def run_sweep(
             an argument of the compiled segment, never a constant folded into it.
         check_finite: stop with ``NonFiniteError`` when a metric (other than the
             ``NAN_BY_DESIGN`` ones) is NaN or infinite.
+        checkpoint_every: updates between checkpoints, a multiple of ``segment_updates``
+            that divides ``num_updates`` (default: every segment). Shorter segments than
+            checkpoints give more frequent ``on_segment`` calls (progress lines).
+        on_compiled: host callback ``(compile_seconds)`` once both programs are compiled,
+            before any update runs.
 
     Returns:
         ``SweepResult`` with metrics as numpy ``[B, num_updates]``.
 
     Raises:
-        ValueError: ``num_updates`` is not a multiple of ``segment_updates``.
+        ValueError: ``num_updates`` is not a multiple of ``segment_updates``, or
+            ``checkpoint_every`` does not fit between them.
         NonFiniteError: a metric went non-finite (names the metric, run and update).
     """
     if num_updates % segment_updates:
         raise ValueError(f"segment_updates: expected a divisor of num_updates={num_updates}, "
                          f"got {segment_updates}")
+    checkpoint_every = checkpoint_every or segment_updates
+    if checkpoint_every % segment_updates or num_updates % checkpoint_every:
+        raise ValueError(f"checkpoint_every: expected a multiple of segment_updates="
+                         f"{segment_updates} that divides num_updates={num_updates}, "
+                         f"got {checkpoint_every}")
     args = run_inputs(seed, num_seeds, hparams)
     batch = jax.tree.leaves(args)[0].shape[0]
     sharding = run_sharding(batch, devices)
@@ -119,6 +133,8 @@ def run_sweep(
                              ).lower(abstract, shared).compile()
         call = lambda s: segment_fn(s, shared)
     compile_s = time.perf_counter() - t0
+    if on_compiled is not None:
+        on_compiled(compile_s)
 
     done, history = 0, []
     t0 = time.perf_counter()
@@ -139,7 +155,7 @@ def run_sweep(
             _check_finite(metrics, done)
         done += segment_updates
         history.append(metrics)
-        if checkpointer is not None:
+        if checkpointer is not None and done % checkpoint_every == 0:
             checkpointer.save(done, state, _concat(history))
         if on_segment is not None:
             on_segment(done, metrics, _concat(history))

@@ -11,6 +11,9 @@ import importlib.metadata
 import json
 import os
 import platform
+import sys
+import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -65,15 +68,20 @@ def write_csv_and_tensorboard(run_dir: str, metrics: dict) -> list[str]:
 
 
 def plot_learning_curve(path: str, metrics: dict, title: str,
-                        reference: dict[str, float] | None = None, smooth: int = 10) -> None:
-    """Save a PNG of return per episode vs env steps: mean over seeds +- one std.
+                        reference: dict[str, float] | None = None, smooth: int = 10,
+                        groups: dict[str, list[int]] | None = None,
+                        ylabel: str = "return per trial (training tasks)") -> None:
+    """Save a PNG of return per episode vs env steps: mean over runs +- one std.
 
     Args:
         path: output PNG path.
-        metrics: dict of ``[S, U]`` arrays (see ``episode_return_curve``).
+        metrics: dict of ``[B, U]`` arrays (see ``episode_return_curve``).
         title: figure title.
         reference: horizontal lines to draw, e.g. ``{"random": 5.0, "optimum": 8.3}``.
         smooth: moving-average window in updates.
+        groups: one curve per entry, ``label -> run indices`` (e.g. one per grid point);
+            default: one curve over all runs.
+        ylabel: the y axis label.
     """
     import matplotlib
 
@@ -83,23 +91,108 @@ def plot_learning_curve(path: str, metrics: dict, title: str,
     curve = episode_return_curve(metrics)
     if smooth > 1 and curve.shape[1] >= smooth:
         kernel = np.ones(smooth) / smooth
-        curve = np.stack([np.convolve(np.nan_to_num(c, nan=np.nanmean(c)), kernel, "valid")
-                          for c in curve])
+        curve = np.stack([np.convolve(_fill_nan(c), kernel, "valid") for c in curve])
     steps = np.asarray(metrics["env_steps"])[0, -curve.shape[1]:]
-    mean, std = curve.mean(0), curve.std(0)
+    if groups is None:
+        groups = {f"purerl (mean of {curve.shape[0]} seeds)": list(range(curve.shape[0]))}
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot(steps, mean, label=f"purerl (mean of {curve.shape[0]} seeds)")
-    ax.fill_between(steps, mean - std, mean + std, alpha=0.3, label="+- 1 std over seeds")
-    for i, (name, value) in enumerate((reference or {}).items()):
-        ax.axhline(value, ls="--", color=f"C{i + 1}", label=f"{name} ({value:.2f})")
+    for i, (label, runs) in enumerate(groups.items()):
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # updates where no episode ended
+            mean, std = np.nanmean(curve[runs], 0), np.nanstd(curve[runs], 0)
+        ax.plot(steps, mean, color=f"C{i}", label=label)
+        ax.fill_between(steps, mean - std, mean + std, color=f"C{i}", alpha=0.25)
+    for j, (name, value) in enumerate((reference or {}).items()):
+        ax.axhline(value, ls="--", color=f"C{len(groups) + j}", label=f"{name} ({value:.2f})")
     ax.set_xlabel("environment steps")
-    ax.set_ylabel("return per trial (training tasks)")
+    ax.set_ylabel(f"{ylabel}; band: +- 1 std over seeds")
     ax.set_title(title)
-    ax.legend(loc="best")
+    ax.legend(loc="best", fontsize="small")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _fill_nan(c: np.ndarray) -> np.ndarray:
+    """NaN (no episode ended) -> the curve's mean, for smoothing (all NaN: unchanged)."""
+    finite = np.isfinite(c)
+    return np.where(finite, c, c[finite].mean()) if finite.any() else c
+
+
+def format_duration(seconds: float) -> str:
+    """``75.2 -> "1:15"``, ``3725 -> "1:02:05"``."""
+    seconds = round(max(seconds, 0.0))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def format_return(total: float, count: float) -> str:
+    """Mean return of the episodes that ended, or ``n/a`` when none did (never 0.000)."""
+    return f"{total / count:.3f}" if count > 0 else "n/a"
+
+
+class Progress:
+    """Progress lines of a training run, printed on the host between compiled segments.
+
+    A visible compile phase (``compiling`` then ``compiled``, with its duration), then one
+    line per segment: updates done, mean return of the episodes that ended in the
+    segment (``n/a`` if none), entropy, env-steps/s over all runs, elapsed and ETA.
+
+    Args:
+        total_updates: updates per run in the whole run.
+        steps_per_update: env steps one update takes summed over every run of the sweep.
+        stream: where to print (default ``sys.stdout``).
+    """
+
+    def __init__(self, total_updates: int, steps_per_update: int, stream: Any = None):
+        self.total_updates = total_updates
+        self.steps_per_update = steps_per_update
+        self.stream = stream
+        self._t_compile = time.perf_counter()
+        self._t_train: float | None = None
+        self._first_done: int | None = None
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream or sys.stdout, flush=True)
+
+    def compiling(self, what: str = "the training program") -> None:
+        """Announce the compile phase (nothing else prints until it ends)."""
+        self._t_compile = time.perf_counter()
+        self._print(f"  compiling {what} ...")
+
+    def compiled(self, seconds: float | None = None) -> None:
+        """End of the compile phase, with its duration; training time starts now."""
+        if seconds is None:
+            seconds = time.perf_counter() - self._t_compile
+        self._t_train = time.perf_counter()
+        self._print(f"  compiled in {seconds:.1f} s; training")
+
+    def segment(self, done: int, segment_metrics: dict) -> str:
+        """Print (and return) the line for a segment ending at update ``done``."""
+        now = time.perf_counter()
+        seg = {k: np.asarray(v) for k, v in segment_metrics.items()}
+        length = next(iter(seg.values())).shape[-1]
+        if self._t_train is None:
+            self._t_train = now
+        if self._first_done is None:
+            self._first_done = done - length          # updates restored from a checkpoint
+        elapsed = now - self._t_train
+        ran = done - self._first_done
+        rate = ran * self.steps_per_update / elapsed if elapsed > 0 else float("nan")
+        eta = (self.total_updates - done) * elapsed / ran if ran else float("nan")
+        ret = format_return(float(seg["episode_return_sum"].sum()),
+                            float(seg["episode_count"].sum()))
+        parts = [f"  update {done:>{len(str(self.total_updates))}d}/{self.total_updates}",
+                 f"return {ret}"]
+        if "entropy" in seg:
+            parts.append(f"entropy {float(seg['entropy'][..., -1].mean()):.3f}")
+        parts += [f"{rate:,.0f} env-steps/s", f"elapsed {format_duration(elapsed)}",
+                  f"ETA {format_duration(eta) if np.isfinite(eta) else 'n/a'}"]
+        line = "  ".join(parts)
+        self._print(line)
+        return line
 
 
 def package_versions() -> dict[str, str]:

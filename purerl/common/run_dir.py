@@ -76,7 +76,20 @@ class RunDir:
                               f"continue it with --resume {path} or pick another name")
         os.makedirs(path, exist_ok=True)
         lg.write_json(os.path.join(path, "config.json"), config)
-        return cls(path, config)
+        return cls(path, _jsonable(config))     # as it reads back (tuples become lists)
+
+    @classmethod
+    def load(cls, path: str) -> RunDir:
+        """Open an existing run to read it (evaluate, inspect).
+
+        Raises:
+            RunDirError: no ``config.json`` in ``path``.
+        """
+        config_path = os.path.join(path, "config.json")
+        if not os.path.exists(config_path):
+            raise RunDirError(f"{path} is not a run directory (no config.json)")
+        with open(config_path) as f:
+            return cls(path, json.load(f))
 
     @classmethod
     def resume(cls, path: str, given: dict | None = None,

@@ -25,7 +25,7 @@ from purerl.common import evaluate as ev
 def _assert_beats_random(cfg: rl2.Config) -> None:
     setup = rl2.build(cfg)
     train = jax.jit(jax.vmap(lambda k, i: setup.parts.run_updates(setup.parts.init(k, i),
-                                                                  cfg.metalearn_epochs)))
+                                                                  cfg.num_updates)))
     state, _ = train(jax.random.split(jax.random.PRNGKey(0), 2), jnp.arange(2))
     score_params, baselines = rl2.make_evaluator(cfg, setup)
     scores = np.asarray(score_params(state.train_state.params)).mean(axis=1)
@@ -43,15 +43,15 @@ def _assert_beats_random(cfg: rl2.Config) -> None:
 def test_gru_beats_random_and_ucb1_on_5_armed_bandits():
     # 5 arms, 10 pulls; ~0.4M env steps per seed. Random scores 5.0, UCB1 6.7, optimum 8.3.
     _assert_beats_random(rl2.Config(
-        num_workers=128, batch_size=2560, mini_batch_size=640, hidden_size=64,
-        metalearn_epochs=150, checkpoint_every=150, num_tasks=1000, num_seeds=2, log_every=0))
+        num_envs=128, batch_size=2560, mini_batch_size=640, hidden_size=64,
+        num_updates=150, num_tasks=1000, num_seeds=2, log_every=0))
 
 
 @pytest.mark.slow
 def test_snail_beats_random_and_ucb1_on_5_armed_bandits():
     # ~0.19M env steps per seed; the context cache spans one trial of 10 pulls.
-    cfg = rl2.Config(model_type="snail", num_workers=64, batch_size=1280, mini_batch_size=320,
-                     learning_rate=3e-3, metalearn_epochs=150, checkpoint_every=150,
-                     num_tasks=1000, num_seeds=2, log_every=0)
+    cfg = rl2.Config(model_type="snail", num_envs=64, batch_size=1280, mini_batch_size=320,
+                     learning_rate=3e-3, num_updates=150, num_tasks=1000, num_seeds=2,
+                     log_every=0)
     assert rl2.build(cfg).net.context_length == 10
     _assert_beats_random(cfg)
