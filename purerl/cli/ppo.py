@@ -341,7 +341,8 @@ def evaluate_run(run_dir: str, num_episodes: int = 100, max_steps: int | None = 
     def score(params):
         policy = lambda p: ev.network_policy(setup.net, p, greedy=greedy)
         return jax.vmap(lambda p: ev.evaluate_episodes(
-            setup.env, setup.env_params, policy(p), key, num_episodes, max_steps))(params)
+            setup.env, setup.env_params, policy(p), key, num_episodes, max_steps).returns
+                        )(params)
 
     returns = np.asarray(score(params)).mean(axis=1).reshape(len(points), args.num_seeds)
     grid = [{"hparams": p, "score_per_seed": r.tolist(), "score_mean": float(r.mean())}
