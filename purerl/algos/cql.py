@@ -1,94 +1,157 @@
-"""CQL (conservative Q-learning), the MSG research code's variant, on the shared learner.
+"""CQL (conservative Q-learning): offline SAC plus the seed's conservative critic term.
 
-Source: Kumar et al. 2020, "Conservative Q-Learning for Offline RL" (CQL(H), eq. 4) as
-implemented by the seed (``jrl/agents/cql``, used in Ghasemipour et al. 2022, MSG); exact
-semantics in the project's ``specs/offline_rl.md``:
+Source: Kumar et al. 2020, "Conservative Q-Learning for Offline Reinforcement Learning"
+(CQL(H), eq. 4, importance-sampled as in their appendix F), in the variant of the MSG
+research code (Ghasemipour et al. 2022, ``jrl/agents/cql``) written down in the project's
+``specs/offline_rl.md``:
 
-- critic loss ``C * mean_{i,b}(Q_i(s, a) - y)^2 + cql_alpha * cql_term`` with
-  ``cql_term = mean(logsumexp_2N([Q(s, a_pi) - log pi, Q(s, a_unif) + A log 2]) - Q(s, a))``
-  (``purerl.algos.offline_common.conservative_term``), Polyak targets with ``tau``;
-- BC for ``num_bc_iters`` true SGD steps, then ``alpha log pi - min_i Q_i``;
-- optional SNR term (``snr_alpha > 0``) on the actor (or the critic).
+- the SAC of ``purerl.algos.sac`` with an ``MLPCritic`` ensemble, Polyak targets and the TD
+  loss ``C * mean_{i,b}(Q_i(s, a) - y)^2`` (metric ``critic_loss``);
+- plus ``cql_alpha * cql_term`` (metric ``cql_term``, unweighted), with N policy actions at
+  the current state and N uniform ones: ``cql_term = mean(logsumexp_2N([Q(s, a_pi) -
+  log pi, Q(s, a_unif) + A log 2]) - Q(s, a_data))``; no ``-log 2N``, no temperature, no
+  Lagrange version, no next-state actions;
+- optionally the SNR loss (``snr_alpha > 0``) on the actor or the critic, built by
+  ``purerl.algos.snr_ac.snr_terms``.
 
-The seed notes it reproduces CQL on D4RL gym but not on AntMaze.
-
-Entry points: ``CQLConfig`` (the seed's ``cql.config.CQLConfig`` fields and defaults),
-``CQLConfig.learner_config(per_step_batch_size)``; the CLI is ``purerl-offline --algorithm cql``
-(``purerl.cli.offline``; the seed's gin names are mapped in ``purerl.cli.gin``).
+The seed notes it reproduces CQL on D4RL gym but not on AntMaze. The command line (the
+seed's flags and gin names) is ``purerl.cli.offline``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from typing import NamedTuple
 
-from purerl.algos.offline_common import LearnerConfig
-from purerl.config import require
+import jax
+import jax.numpy as jnp
+
+from purerl.algos import sac
+from purerl.algos.sac_eval import EvalSpec, TrainParts
+from purerl.algos.sac_eval import make_train_parts as make_sac_train_parts
+from purerl.algos.snr_ac import SNR_TARGETS, snr_terms
+from purerl.common.distributions import tanh_gaussian
+from purerl.config import require, require_positive
 from purerl.losses.snr import SNRKwargs
 
 
 @dataclasses.dataclass(frozen=True)
-class CQLConfig:
-    """The seed's ``cql.config.CQLConfig``: names and defaults as there (spec).
+class Config(sac.SACConfig):
+    """CQL options: those of ``sac.SACConfig`` (defaults: the seed's CQL) plus the terms'.
 
-    Checked on construction (through ``learner_config``); gin bindings set these fields.
+    ``cql_alpha`` and ``snr_alpha`` are traced (sweepable); whether a term is built at all
+    is decided by its weight here being > 0 (a sweep builds it if any point needs it).
     """
 
-    policy_lr: float = 3e-5
-    """Actor Adam step size."""
-    q_lr: float = 3e-4
-    """Critic Adam step size."""
-    alpha_lr: float = 3e-4
-    """Entropy-temperature Adam step size."""
-    discount: float = 0.99
-    """gamma."""
-    num_bc_iters: int = 50_000
-    """True SGD steps of behaviour cloning before the actor maximises Q (no K scaling)."""
     cql_alpha: float = 5.0
     """Weight of the conservative term (README antmaze run: 0.05)."""
     num_importance_acts: int = 10
     """N policy actions and N uniform actions per state in the conservative term."""
-    actor_network_hidden_sizes: tuple[int, ...] = (256, 256)
-    """Actor MLP widths."""
-    critic_network_hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    """Critic MLP widths."""
-    num_critics: int = 2
-    """Critic ensemble size (min over critics)."""
-    tau: float = 0.005
-    """Polyak rate of the target critics."""
-    eval_with_q_filter: bool = False
-    """Also evaluate the Q-filter policies (with and without uniform candidates)."""
-    num_eval_samples: int = 10
-    """Candidate actions per state of the Q-filter."""
     snr_alpha: float = 0.0
-    """Weight of the optional SNR loss (0: off)."""
+    """Weight of the optional SNR loss (0: not built)."""
     snr_applied_to: str = "policy"
     """Where the SNR loss goes: ``policy`` or ``critic``."""
     use_snr_in_bc_iters: bool = False
     """Also apply the SNR loss during the BC phase."""
     snr_kwargs: SNRKwargs = dataclasses.field(default_factory=SNRKwargs)
-    """SNR loss options (``snr.config.SNRKwargs`` bindings)."""
-    num_sgd_steps_per_step: int = 1
-    """K SGD steps per compiled call; the run's batch_size must be K x per-step batch."""
-    target_entropy: float | None = None
-    """Entropy target of the temperature (None: -action_dim)."""
+    """SNR loss options."""
 
-    def learner_config(self, per_step_batch_size: int) -> LearnerConfig:
-        """Translate into the shared learner's options (validates every field).
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.cql_alpha >= 0, "cql_alpha", "a number >= 0", self.cql_alpha)
+        require_positive("num_importance_acts", self.num_importance_acts)
+        require(isinstance(self.num_importance_acts, int), "num_importance_acts", "an int",
+                self.num_importance_acts)
+        require(self.snr_alpha >= 0, "snr_alpha", "a number >= 0", self.snr_alpha)
+        require(self.snr_applied_to in SNR_TARGETS, "snr_applied_to",
+                f"one of {SNR_TARGETS}", self.snr_applied_to)
+        require(isinstance(self.snr_kwargs, SNRKwargs), "snr_kwargs", "an SNRKwargs",
+                self.snr_kwargs)
+        if self.snr_alpha > 0:
+            # The seed's SNRKwargs() defaults do not combine; only checked when used.
+            self.snr_kwargs.check_compatible()
 
-        Raises:
-            ValueError: a field out of range (names it, the expected and the value).
-        """
-        require(isinstance(self.tau, (int, float)) and 0.0 < self.tau <= 1.0, "tau",
-                "a number in (0, 1]", self.tau)
-        return LearnerConfig(
-            policy_lr=self.policy_lr, q_lr=self.q_lr, alpha_lr=self.alpha_lr,
-            discount=self.discount, num_bc_iters=self.num_bc_iters,
-            actor_hidden_sizes=tuple(self.actor_network_hidden_sizes),
-            critic_hidden_sizes=tuple(self.critic_network_hidden_sizes),
-            num_critics=self.num_critics, critic_type="mlp", q_loss_scale="num_critics",
-            cql_alpha=self.cql_alpha, num_importance_acts=self.num_importance_acts,
-            tau=self.tau, snr_alpha=self.snr_alpha, snr_applied_to=self.snr_applied_to,
-            use_snr_in_bc_iters=self.use_snr_in_bc_iters, snr_kwargs=self.snr_kwargs,
-            num_sgd_steps_per_step=self.num_sgd_steps_per_step,
-            per_step_batch_size=per_step_batch_size, target_entropy=self.target_entropy,
-            eval_with_q_filter=self.eval_with_q_filter, num_eval_samples=self.num_eval_samples)
+
+class Hyperparams(NamedTuple):
+    """CQL's traced hyperparameters (``sac.SACHyperparams`` and the two term weights)."""
+
+    policy_lr: jax.Array
+    q_lr: jax.Array
+    alpha_lr: jax.Array
+    polyak_tau: jax.Array
+    cql_alpha: jax.Array
+    snr_alpha: jax.Array
+
+
+SWEEPABLE = Hyperparams._fields
+"""Names a sweep may vary in one compile."""
+
+
+def conservative_term(q_data: jax.Array, q_pi: jax.Array, log_pi: jax.Array,
+                      q_unif: jax.Array, action_dim: int) -> jax.Array:
+    """CQL(H)'s conservative term, the seed's variant (module docstring).
+
+    The uniform density on ``[-1, 1]^A`` is ``2^-A``, hence ``+ A log 2``.
+
+    Args:
+        q_data: ``[C, B]`` Q of the dataset actions.
+        q_pi: ``[C, N, B]`` Q of N policy actions at the same states.
+        log_pi: ``[N, B]`` their log-probabilities (pass them stopped).
+        q_unif: ``[C, N, B]`` Q of N uniform actions.
+        action_dim: A.
+
+    Returns:
+        ``[]`` float32, the mean over critics and states.
+    """
+    combined = jnp.concatenate(
+        [q_pi - log_pi[None], q_unif + action_dim * math.log(2.0)], axis=1)
+    return jnp.mean(jax.nn.logsumexp(combined, axis=1) - q_data)
+
+
+def conservative_critic_term(num_importance_acts: int, action_dim: int) -> sac.Term:
+    """The conservative term as a critic ``sac.Term``, weighted by the traced
+    ``hparams.cql_alpha``; it draws with ``ctx.keys[0]`` (policy) and ``[1]`` (uniform)."""
+    num_acts = num_importance_acts
+
+    def term(critic_params, ctx: sac.StepContext):
+        obs = ctx.batch.observations
+        dist = tanh_gaussian(*ctx.actor.apply(ctx.state.actor.params, obs))
+        pi_actions, pi_log_prob = dist.sample_and_log_prob(seed=ctx.keys[0],
+                                                           sample_shape=num_acts)
+        pi_actions, pi_log_prob = sac.sg(pi_actions), sac.sg(pi_log_prob)  # [N, B, A], [N, B]
+        unif_actions = jax.random.uniform(ctx.keys[1], pi_actions.shape, minval=-1.0,
+                                          maxval=1.0)
+        obs_rep = jnp.broadcast_to(obs, (num_acts, *obs.shape))
+        q_pi = ctx.critic_apply(critic_params, obs_rep, pi_actions)           # [C, N, B]
+        q_unif = ctx.critic_apply(critic_params, obs_rep, unif_actions)
+        cql = conservative_term(ctx.q_data, q_pi, pi_log_prob, q_unif, action_dim)
+        return ctx.state.hparams.cql_alpha * cql, {"cql_term": cql}, None
+
+    return term
+
+
+def make_learner(cfg: Config, obs_dim: int, action_dim: int) -> sac.Learner:
+    """CQL's pure init / SGD-step functions (``sac.Learner``; the caller jits and vmaps).
+
+    Raises:
+        ValueError: a non-positive dimension.
+    """
+    critic = sac.MLPCritic(cfg.critic_hidden_sizes)
+    critic_terms, actor_terms, init_extra = [], [], None
+    if cfg.cql_alpha > 0:
+        critic_terms.append(conservative_critic_term(cfg.num_importance_acts, action_dim))
+    if cfg.snr_alpha > 0:
+        snr = snr_terms(cfg, critic)
+        (critic_terms if cfg.snr_applied_to == "critic" else actor_terms).append(snr.term)
+        init_extra = snr.init_state
+    return sac.make_learner(cfg, critic, obs_dim, action_dim, hyperparams=Hyperparams,
+                            critic_terms=critic_terms, actor_terms=actor_terms,
+                            init_extra_state=init_extra)
+
+
+def make_train_parts(cfg: Config, obs_dim: int, action_dim: int,
+                     eval_spec: EvalSpec | None = None) -> TrainParts:
+    """``run_sweep`` parts of CQL: ``init(key, run_idx, Hyperparams)`` and
+    ``run_updates(state, calls, dataset)`` ending with the evaluation (``sac_eval``)."""
+    return make_sac_train_parts(make_learner(cfg, obs_dim, action_dim), cfg, eval_spec)

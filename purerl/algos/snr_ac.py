@@ -1,92 +1,183 @@
-"""The SNR actor-critic: a near-vanilla offline actor-critic with the SNR loss on top.
+"""The SNR actor-critic: offline SAC with an NTK critic and the SNR loss on top.
 
-Source: the seed's ``jrl/agents/snr`` (Ghasemipour et al. 2022, MSG research code), exact
-semantics in the project's ``specs/offline_rl.md``:
+Source: the MSG research code's SNR agent (Ghasemipour et al. 2022, ``jrl/agents/snr``),
+as written down in the project's ``specs/offline_rl.md``:
 
 - critic: ``NTKCritic`` (3 x [Dense 256, relu] + Dense 1 in NTK parameterisation,
-  ``W_std=1``, ``b_std=0.05``, params ~ N(0, 1)); loss ``0.5 * mean((Q(s, a) - y)^2)``;
-  NO target network (``tau`` is accepted but unused, as in the original: the online critic
-  before the step gives ``y``);
-- actor: tanh-Gaussian, BC for ``num_bc_iters`` true steps, then ``alpha log pi - min Q``,
-  adaptive entropy temperature;
-- SNR loss (``purerl.losses.snr``) scaled by ``snr_alpha`` added to the actor
-  (``snr_applied_to="policy"``) or critic loss, only after the BC phase unless
-  ``use_snr_in_bc_iters``.
+  ``W_std=1``, ``b_std=0.05``, params ~ N(0, 1)); TD loss ``0.5 * mean((Q(s, a) - y)^2)``;
+  NO target network (``polyak_tau=None``: the online critic before the step gives ``y``;
+  the seed's ``tau`` is accepted by the command line and unused, as in the original);
+- actor, BC phase and temperature: the SAC of ``purerl.algos.sac``;
+- the SNR loss (``purerl.losses.snr``) times the traced ``snr_alpha`` added to the actor
+  loss (``snr_applied_to="policy"``, through ``a' ~ pi(s')`` reparameterised) or to the
+  critic loss (``"critic"``, with the TD target's ``a'``), after the BC phase only unless
+  ``use_snr_in_bc_iters``; averaged over the critics, one SNR state per critic, which only
+  moves while the loss is on.
 
-Entry points: ``SNRConfig`` (the seed's ``snr.config.SNRConfig``),
-``SNRConfig.learner_config(per_step_batch_size)``; the CLI is ``purerl-offline --algorithm snr``
-(``purerl.cli.offline``; the seed's gin names are mapped in ``purerl.cli.gin``).
+``snr_terms`` builds that term for any SAC agent here (CQL uses it for its own
+``snr_alpha``). The command line (the seed's flags and gin names) is ``purerl.cli.offline``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, NamedTuple
 
-from purerl.algos.offline_common import LearnerConfig
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from purerl.algos import sac
+from purerl.algos.sac_eval import EvalSpec, TrainParts
+from purerl.algos.sac_eval import make_train_parts as make_sac_train_parts
+from purerl.common.distributions import tanh_gaussian
 from purerl.config import require
-from purerl.losses.snr import SNRKwargs
+from purerl.losses.ntk_mlp import NTKCritic
+from purerl.losses.snr import (
+    DEFAULT_LAST_LAYER,
+    SNRBatch,
+    SNRKwargs,
+    feature_dim,
+    init_state,
+    snr_loss,
+)
+
+SNR_TARGETS = ("policy", "critic")
 
 
 @dataclasses.dataclass(frozen=True)
-class SNRConfig:
-    """The seed's ``snr.config.SNRConfig``: names and defaults as there (spec).
-
-    As in the seed, the default ``snr_kwargs`` (``SNRKwargs()``: ntk with the log-space
-    matrix) is not a runnable combination: bind the ``snr.config.SNRKwargs`` fields as the
-    README does (``learner_config`` says which option clashes).
+class Config(sac.SACConfig):
+    """The SNR agent's options: ``sac.SACConfig`` with the seed's SNR defaults, plus the
+    SNR term's. As in the seed, the default ``snr_kwargs`` (ntk with the log-space matrix)
+    is not a runnable combination: set them as the README does (the error names the clash).
     """
 
-    policy_lr: float = 3e-5
-    """Actor Adam step size."""
-    q_lr: float = 3e-4
-    """Critic Adam step size."""
-    alpha_lr: float = 3e-4
-    """Entropy-temperature Adam step size."""
-    discount: float = 0.99
-    """gamma."""
-    num_bc_iters: int = 50_000
-    """True SGD steps of behaviour cloning (no K scaling)."""
-    actor_network_hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    """Actor MLP widths."""
-    critic_network_hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    """NTK critic widths."""
+    actor_hidden_sizes: tuple[int, ...] = (256, 256, 256)
     num_critics: int = 1
-    """Critic ensemble size (the SNR loss is averaged over the critics)."""
-    tau: float = 0.005
-    """Accepted for compatibility and unused, as in the original (no target network)."""
-    use_snr_in_bc_iters: bool = False
-    """Also apply the SNR loss during the BC phase."""
+    polyak_tau: float | None = None
+    snr_alpha: float = 1.0
+    """Weight of the SNR loss (traced; README run: 10; 0: not built)."""
     snr_applied_to: str = "policy"
     """Where the SNR loss goes: ``policy`` or ``critic``."""
-    snr_alpha: float = 1.0
-    """Weight of the SNR loss (README run: 10)."""
+    use_snr_in_bc_iters: bool = False
+    """Also apply the SNR loss during the BC phase."""
     snr_kwargs: SNRKwargs = dataclasses.field(default_factory=SNRKwargs)
-    """SNR loss options (``snr.config.SNRKwargs`` bindings)."""
-    eval_with_q_filter: bool = False
-    """Also evaluate the Q-filter policies."""
-    num_eval_samples: int = 10
-    """Candidate actions per state of the Q-filter."""
-    num_sgd_steps_per_step: int = 1
-    """K SGD steps per compiled call; the run's batch_size must be K x per-step batch."""
-    target_entropy: float | None = None
-    """Entropy target of the temperature (None: -action_dim)."""
+    """SNR loss options."""
 
-    def learner_config(self, per_step_batch_size: int) -> LearnerConfig:
-        """Translate into the shared learner's options (validates every field).
+    def __post_init__(self):
+        super().__post_init__()
+        require(self.snr_alpha >= 0, "snr_alpha", "a number >= 0", self.snr_alpha)
+        require(self.snr_applied_to in SNR_TARGETS, "snr_applied_to",
+                f"one of {SNR_TARGETS}", self.snr_applied_to)
+        require(isinstance(self.snr_kwargs, SNRKwargs), "snr_kwargs", "an SNRKwargs",
+                self.snr_kwargs)
+        if self.snr_alpha > 0:
+            self.snr_kwargs.check_compatible()
 
-        Raises:
-            ValueError: a field out of range, or SNR options that do not combine.
-        """
-        require(isinstance(self.tau, (int, float)) and 0.0 < self.tau <= 1.0, "tau",
-                "a number in (0, 1]", self.tau)
-        return LearnerConfig(
-            policy_lr=self.policy_lr, q_lr=self.q_lr, alpha_lr=self.alpha_lr,
-            discount=self.discount, num_bc_iters=self.num_bc_iters,
-            actor_hidden_sizes=tuple(self.actor_network_hidden_sizes),
-            critic_hidden_sizes=tuple(self.critic_network_hidden_sizes),
-            num_critics=self.num_critics, critic_type="ntk", q_loss_scale="half",
-            cql_alpha=0.0, tau=None, snr_alpha=self.snr_alpha,
-            snr_applied_to=self.snr_applied_to, use_snr_in_bc_iters=self.use_snr_in_bc_iters,
-            snr_kwargs=self.snr_kwargs, num_sgd_steps_per_step=self.num_sgd_steps_per_step,
-            per_step_batch_size=per_step_batch_size, target_entropy=self.target_entropy,
-            eval_with_q_filter=self.eval_with_q_filter, num_eval_samples=self.num_eval_samples)
+    @property
+    def td_loss_scale(self) -> float:
+        """0.5: the original's ``0.5 * mean((Q - y)^2)``."""
+        return 0.5
+
+
+class Hyperparams(NamedTuple):
+    """The SNR agent's traced hyperparameters (``polyak_tau``: NaN without targets)."""
+
+    policy_lr: jax.Array
+    q_lr: jax.Array
+    alpha_lr: jax.Array
+    polyak_tau: jax.Array
+    snr_alpha: jax.Array
+
+
+SWEEPABLE = ("policy_lr", "q_lr", "alpha_lr", "snr_alpha")
+"""Names a sweep may vary in one compile (``polyak_tau`` too once targets are on)."""
+
+
+class SNRTerm(NamedTuple):
+    """``term``: a ``sac.Term`` for the side ``snr_applied_to`` names; ``init_state``:
+    ``(key, critic_params [C, ...]) -> SNRState [C, ...]`` for ``sac.make_learner``."""
+
+    term: sac.Term
+    init_state: Any
+
+
+def snr_terms(cfg: Any, critic: nn.Module, last_layer=DEFAULT_LAST_LAYER) -> SNRTerm:
+    """The SNR loss as a ``sac.Term`` of an agent whose config has the SNR fields.
+
+    The ``ntk``/``nngp`` modes use the analytic kernel of the seed's critic architecture
+    (``NTKCritic(critic_hidden_sizes)``) whatever the agent's critic is, as the original.
+    The term draws ``a' ~ pi(s')`` with ``ctx.keys[2]`` and the loss's own key from
+    ``ctx.keys[3]``; it reports ``snr_loss`` (unweighted, mean over critics) and
+    ``snr_top_singular_value`` (max over critics).
+
+    Args:
+        cfg: ``snr_alpha`` (> 0), ``snr_applied_to``, ``use_snr_in_bc_iters``,
+            ``snr_kwargs``, ``discount``, ``num_critics``, ``critic_hidden_sizes``.
+        critic: the agent's critic module (one critic).
+        last_layer: path of its output layer in its params (``params_kernel`` features).
+    """
+    kernel = NTKCritic(cfg.critic_hidden_sizes).analytic_kernel()
+    on_critic = cfg.snr_applied_to == "critic"
+
+    def init(key, critic_params):
+        c = feature_dim(jax.tree.map(lambda x: x[0], critic_params), last_layer)
+        return jax.vmap(lambda k: init_state(cfg.snr_kwargs, c, k))(
+            jax.random.split(key, cfg.num_critics))
+
+    def ensemble_loss(critic_params, batch, next_action, states, key):
+        snr_batch = SNRBatch(batch.observations, batch.actions, batch.next_observations,
+                             1.0 - batch.terminals.astype(jnp.float32))
+
+        def one(params, state, key_c):
+            return snr_loss(critic.apply, params, snr_batch, next_action, state, key_c,
+                            kwargs=cfg.snr_kwargs, gamma=cfg.discount, last_layer=last_layer,
+                            kernel=kernel)
+
+        loss, new_states, metrics = jax.vmap(one)(critic_params, states,
+                                                  jax.random.split(key, cfg.num_critics))
+        return jnp.mean(loss), new_states, jnp.max(metrics.masked_singular_values)
+
+    def term(params, ctx: sac.StepContext):
+        state = ctx.state
+        gate = (jnp.float32(1.0) if cfg.use_snr_in_bc_iters
+                else (~ctx.in_bc).astype(jnp.float32))
+        if on_critic:
+            critic_params, next_action = params, ctx.next_action
+        else:
+            # a' ~ pi(s') reparameterised: the loss reaches the policy through a'.
+            critic_params = sac.sg(state.critic.params)
+            next_action = tanh_gaussian(*ctx.actor.apply(params, ctx.batch.next_observations)
+                                        ).sample(seed=ctx.keys[2])
+        loss, new_states, top = ensemble_loss(critic_params, ctx.batch, next_action,
+                                              state.extra_state, ctx.keys[3])
+        # The SNR state (EMA matrices, centroids) only moves while the loss is on.
+        new_states = jax.tree.map(lambda a, b: jnp.where(gate > 0, a, b), new_states,
+                                  state.extra_state)
+        metrics = {"snr_loss": loss, "snr_top_singular_value": top}
+        return state.hparams.snr_alpha * gate * loss, metrics, new_states
+
+    return SNRTerm(term, init)
+
+
+def make_learner(cfg: Config, obs_dim: int, action_dim: int) -> sac.Learner:
+    """The SNR agent's pure init / SGD-step functions (``sac.Learner``).
+
+    Raises:
+        ValueError: a non-positive dimension.
+    """
+    critic = NTKCritic(cfg.critic_hidden_sizes)
+    critic_terms, actor_terms, init_extra = [], [], None
+    if cfg.snr_alpha > 0:
+        snr = snr_terms(cfg, critic)
+        (critic_terms if cfg.snr_applied_to == "critic" else actor_terms).append(snr.term)
+        init_extra = snr.init_state
+    return sac.make_learner(cfg, critic, obs_dim, action_dim, hyperparams=Hyperparams,
+                            critic_terms=critic_terms, actor_terms=actor_terms,
+                            init_extra_state=init_extra)
+
+
+def make_train_parts(cfg: Config, obs_dim: int, action_dim: int,
+                     eval_spec: EvalSpec | None = None) -> TrainParts:
+    """``run_sweep`` parts of the SNR agent (see ``sac_eval.make_train_parts``)."""
+    return make_sac_train_parts(make_learner(cfg, obs_dim, action_dim), cfg, eval_spec)

@@ -1,9 +1,22 @@
-"""The offline seed's command-line conventions: gin bindings and absl-style booleans.
+"""The offline seed's command-line conventions: its agent configs, gin bindings and files,
+absl-style booleans.
 
 The seed runner (``jrl.localized.runner``) configures its agents with gin
-(``--gin_bindings='cql.config.CQLConfig.cql_alpha=5.0'``) and takes absl flags
-(``--flag``, ``--noflag``, ``--flag=False``). This module turns both into our configs; it is
-the only place the seed's gin names exist.
+(``--gin_bindings='cql.config.CQLConfig.cql_alpha=5.0'``, ``--gin_configs FILE``) and takes
+absl flags (``--flag``, ``--noflag``, ``--flag=False``). This module is the only place the
+seed's names exist: ``CQLConfig`` / ``SNRConfig`` carry the seed's field names and defaults
+and translate once, in ``learner_config``, into ``purerl.algos.cql.Config`` /
+``purerl.algos.snr_ac.Config``:
+
+====================================  ==========================================
+seed (gin)                            ours
+====================================  ==========================================
+``tau``                               ``polyak_tau`` (CQL; the SNR agent: unused)
+``num_sgd_steps_per_step``            ``sgd_steps_per_call``
+``actor_network_hidden_sizes``        ``actor_hidden_sizes``
+``critic_network_hidden_sizes``       ``critic_hidden_sizes``
+runner ``batch_size`` (K x per step)  ``sgd_batch_size`` = ``batch_size / K``
+====================================  ==========================================
 """
 
 from __future__ import annotations
@@ -16,11 +29,139 @@ from purerl.algos import cql, snr_ac
 from purerl.config import require
 from purerl.losses.snr import SNRKwargs
 
-AGENTS = {"cql": ("cql.config.CQLConfig", cql.CQLConfig),
-          "snr": ("snr.config.SNRConfig", snr_ac.SNRConfig)}
-"""``--algorithm`` -> (the gin configurable the seed binds, our config class)."""
 SNR_KWARGS_GIN = "snr.config.SNRKwargs"
-ABSL_BOOL_FLAGS = ("pdb_post_mortem", "debug_nans", "create_saved_model_actor")
+ABSL_BOOL_FLAGS = ("pdb_post_mortem", "debug_nans", "create_saved_model_actor",
+                   "eval_with_q_filter", "disable_jit", "spoof_multi_device",
+                   "single_precision_env")
+
+
+def _check_tau(tau: Any) -> None:
+    require(isinstance(tau, (int, float)) and 0.0 < tau <= 1.0, "tau", "a number in (0, 1]",
+            tau)
+
+
+@dataclasses.dataclass(frozen=True)
+class CQLConfig:
+    """The seed's ``cql.config.CQLConfig``: names and defaults as there (spec); gin
+    bindings set these fields, ``learner_config`` checks and translates them."""
+
+    policy_lr: float = 3e-5
+    """Actor Adam step size."""
+    q_lr: float = 3e-4
+    """Critic Adam step size."""
+    alpha_lr: float = 3e-4
+    """Entropy-temperature Adam step size."""
+    discount: float = 0.99
+    """gamma."""
+    num_bc_iters: int = 50_000
+    """SGD steps of behaviour cloning before the actor maximises Q (no K scaling)."""
+    cql_alpha: float = 5.0
+    """Weight of the conservative term (README antmaze run: 0.05)."""
+    num_importance_acts: int = 10
+    """N policy actions and N uniform actions per state in the conservative term."""
+    actor_network_hidden_sizes: tuple[int, ...] = (256, 256)
+    """Actor MLP widths."""
+    critic_network_hidden_sizes: tuple[int, ...] = (256, 256, 256)
+    """Critic MLP widths."""
+    num_critics: int = 2
+    """Critic ensemble size (min over critics)."""
+    tau: float = 0.005
+    """Polyak rate of the target critics (ours: ``polyak_tau``)."""
+    eval_with_q_filter: bool = False
+    """Also evaluate the Q-filter policies (with and without uniform candidates)."""
+    num_eval_samples: int = 10
+    """Candidate actions per state of the Q-filter."""
+    snr_alpha: float = 0.0
+    """Weight of the optional SNR loss (0: off)."""
+    snr_applied_to: str = "policy"
+    """Where the SNR loss goes: ``policy`` or ``critic``."""
+    use_snr_in_bc_iters: bool = False
+    """Also apply the SNR loss during the BC phase."""
+    snr_kwargs: SNRKwargs = dataclasses.field(default_factory=SNRKwargs)
+    """SNR loss options (``snr.config.SNRKwargs`` bindings)."""
+    num_sgd_steps_per_step: int = 1
+    """K SGD steps per call (ours: ``sgd_steps_per_call``); batch_size = K x per-step."""
+    target_entropy: float | None = None
+    """Entropy target of the temperature (None: -action_dim)."""
+
+    def learner_config(self, sgd_batch_size: int) -> cql.Config:
+        """``purerl.algos.cql.Config`` of these fields (the table above); checks them.
+
+        Raises:
+            ValueError: a field out of range (names it, the expected and the value).
+        """
+        _check_tau(self.tau)
+        return cql.Config(**_shared(self, sgd_batch_size), polyak_tau=self.tau,
+                          cql_alpha=self.cql_alpha,
+                          num_importance_acts=self.num_importance_acts)
+
+
+@dataclasses.dataclass(frozen=True)
+class SNRConfig:
+    """The seed's ``snr.config.SNRConfig``: names and defaults as there (spec). As in the
+    seed, the default ``snr_kwargs`` is not a runnable combination (``learner_config``
+    says which option clashes)."""
+
+    policy_lr: float = 3e-5
+    """Actor Adam step size."""
+    q_lr: float = 3e-4
+    """Critic Adam step size."""
+    alpha_lr: float = 3e-4
+    """Entropy-temperature Adam step size."""
+    discount: float = 0.99
+    """gamma."""
+    num_bc_iters: int = 50_000
+    """SGD steps of behaviour cloning (no K scaling)."""
+    actor_network_hidden_sizes: tuple[int, ...] = (256, 256, 256)
+    """Actor MLP widths."""
+    critic_network_hidden_sizes: tuple[int, ...] = (256, 256, 256)
+    """NTK critic widths."""
+    num_critics: int = 1
+    """Critic ensemble size (the SNR loss is averaged over the critics)."""
+    tau: float = 0.005
+    """Accepted and unused, as in the original (no target network)."""
+    use_snr_in_bc_iters: bool = False
+    """Also apply the SNR loss during the BC phase."""
+    snr_applied_to: str = "policy"
+    """Where the SNR loss goes: ``policy`` or ``critic``."""
+    snr_alpha: float = 1.0
+    """Weight of the SNR loss (README run: 10)."""
+    snr_kwargs: SNRKwargs = dataclasses.field(default_factory=SNRKwargs)
+    """SNR loss options (``snr.config.SNRKwargs`` bindings)."""
+    eval_with_q_filter: bool = False
+    """Also evaluate the Q-filter policies."""
+    num_eval_samples: int = 10
+    """Candidate actions per state of the Q-filter."""
+    num_sgd_steps_per_step: int = 1
+    """K SGD steps per call (ours: ``sgd_steps_per_call``); batch_size = K x per-step."""
+    target_entropy: float | None = None
+    """Entropy target of the temperature (None: -action_dim)."""
+
+    def learner_config(self, sgd_batch_size: int) -> snr_ac.Config:
+        """``purerl.algos.snr_ac.Config`` of these fields (``tau`` checked, then dropped).
+
+        Raises:
+            ValueError: a field out of range, or SNR options that do not combine.
+        """
+        _check_tau(self.tau)
+        return snr_ac.Config(**_shared(self, sgd_batch_size), polyak_tau=None)
+
+
+def _shared(seed: CQLConfig | SNRConfig, sgd_batch_size: int) -> dict:
+    """The fields both seed configs translate the same way."""
+    same = ("policy_lr", "q_lr", "alpha_lr", "discount", "num_bc_iters", "num_critics",
+            "eval_with_q_filter", "num_eval_samples", "snr_alpha", "snr_applied_to",
+            "use_snr_in_bc_iters", "snr_kwargs", "target_entropy")
+    return {**{name: getattr(seed, name) for name in same},
+            "actor_hidden_sizes": tuple(seed.actor_network_hidden_sizes),
+            "critic_hidden_sizes": tuple(seed.critic_network_hidden_sizes),
+            "sgd_steps_per_call": seed.num_sgd_steps_per_step,
+            "sgd_batch_size": sgd_batch_size}
+
+
+AGENTS = {"cql": ("cql.config.CQLConfig", CQLConfig),
+          "snr": ("snr.config.SNRConfig", SNRConfig)}
+"""``--algorithm`` -> (the gin configurable the seed binds, its config class here)."""
 
 
 def parse_gin_value(text: str, binding: str) -> Any:
@@ -115,6 +256,50 @@ def apply_gin_bindings(algorithm: str, bindings: list[str]) -> Any:
         values[field] = _coerce(value, defaults[field], field, binding)
     snr_kwargs = SNRKwargs(**targets[SNR_KWARGS_GIN][1])
     return config_cls(**targets[gin_name][1], snr_kwargs=snr_kwargs)
+
+
+def read_gin_file(path: str) -> list[str]:
+    """The bindings of a gin config file (``--gin_configs``), in order.
+
+    One binding per line, ``name = value``; ``#`` starts a comment (outside quotes); a value
+    may continue over lines while a bracket is open, as in gin. Gin's ``import`` and
+    ``include`` statements and macros are not supported (they raise, naming the line).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: an unsupported statement or a line that is not a binding.
+    """
+    with open(path) as f:
+        lines = f.read().splitlines()
+    bindings, pending, depth, start = [], "", 0, 0
+    for number, line in enumerate(lines, 1):
+        text, quote = "", None
+        for ch in line:                  # drop a comment, unless '#' is inside a string
+            if quote is None and ch == "#":
+                break
+            if quote is None and ch in "'\"":
+                quote = ch
+            elif ch == quote:
+                quote = None
+            elif quote is None:
+                depth += (ch in "([{") - (ch in ")]}")
+            text += ch
+        if not pending:
+            start = number
+        pending = f"{pending} {text.strip()}".strip()
+        if depth > 0 or not pending:
+            continue
+        where = f"gin_configs: {path}:{start}"
+        first = pending.split()[0]
+        if first in ("import", "include") or pending.startswith("%") or "=" not in pending:
+            raise ValueError(f"{where}: expected a binding '<configurable>.<field> = "
+                             f"<value>' (imports, includes and macros are not supported), "
+                             f"got {pending!r}")
+        bindings.append(pending)
+        pending = ""
+    if pending:
+        raise ValueError(f"gin_configs: {path}:{start}: unclosed bracket in {pending!r}")
+    return bindings
 
 
 def normalize_absl_bools(argv: list[str]) -> list[str]:

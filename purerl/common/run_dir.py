@@ -39,6 +39,10 @@ class RunDirError(Exception):
     """A user-facing problem with a run directory (printed as one line by the CLIs)."""
 
 
+class RunExistsError(RunDirError, FileExistsError):
+    """``RunDir.create`` found a started run: also a ``FileExistsError``."""
+
+
 def run_labels(num_points: int, num_seeds: int) -> list[str]:
     """Labels of the ``num_points * num_seeds`` runs, grid-major (see the module docstring)."""
     if num_points == 1:
@@ -67,12 +71,13 @@ class RunDir:
         """Start a new run in ``path`` and write ``config.json``.
 
         Raises:
-            RunDirError: ``path`` holds a started run (checkpoints, params or summary).
+            RunExistsError: ``path`` holds a started run (checkpoints, params or summary).
+            RunDirError: ``path`` exists and is not a directory.
         """
         if os.path.exists(path) and not os.path.isdir(path):
             raise RunDirError(f"{path} exists and is not a directory; pass another run name")
         if _started(path):
-            raise RunDirError(f"{path} already holds a run; runs are never overwritten: "
+            raise RunExistsError(f"{path} already holds a run; runs are never overwritten: "
                               f"continue it with --resume {path} or pick another name")
         os.makedirs(path, exist_ok=True)
         lg.write_json(os.path.join(path, "config.json"), config)

@@ -29,7 +29,8 @@ Usage inside an agent's (actor or critic) loss, under ``jax.jit``/``jax.grad``::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -53,10 +54,13 @@ EMA_PAIR_LOSS_TYPES = ("svd_kamyar_v3", "svd_ofir_v2", "gelfand_ofir_v1")
 RIDGE = 1e-4
 """Ridge added before every inverse (original: ``1e-4 * I``)."""
 DEFAULT_LAST_LAYER = ("params", "head")
-"""Where ``NTKCritic`` keeps its output layer inside its flax params."""
+"""Where our critics (``NTKCritic``, ``purerl.algos.sac.MLPCritic``) keep their output
+layer in their flax params; pass ``last_layer`` (or ``features``) for any other critic."""
 
 Params = Any
 CriticApply = Callable[[Params, jax.Array, jax.Array], jax.Array]
+FeatureFn = Callable[[Params, jax.Array, jax.Array], jax.Array]
+"""``(critic_params, obs [N, obs_dim], action [N, action_dim]) -> phi [N, c]``."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -447,10 +451,30 @@ def snr_loss_from_kernels(
 # ------------------------------------------------------------------------- the critic
 
 
+def layer_paths(tree: Params) -> list[tuple[str, ...]]:
+    """Paths of the layers of a params pytree: the dicts whose values are all arrays."""
+    if not isinstance(tree, Mapping):
+        return []
+    if tree and all(not isinstance(v, Mapping) for v in tree.values()):
+        return [()]
+    return [(k, *p) for k, v in tree.items() for p in layer_paths(v)]
+
+
 def _get_path(tree, path: Sequence[str]):
+    """The sub-tree at ``path``.
+
+    Raises:
+        ValueError: ``path`` is not in ``tree`` (names the layers there are).
+    """
+    sub = tree
     for name in path:
-        tree = tree[name]
-    return tree
+        if not isinstance(sub, Mapping) or name not in sub:
+            raise ValueError(
+                f"last_layer: expected a path into the critic params (one of "
+                f"{layer_paths(tree)}), got {tuple(path)!r}; pass the critic's output layer "
+                "as last_layer=, or a feature function as features=")
+        sub = sub[name]
+    return sub
 
 
 def _set_path(tree, path: Sequence[str], value):
@@ -467,12 +491,7 @@ def feature_dim(critic_params: Params, last_layer: Sequence[str] = DEFAULT_LAST_
     Raises:
         ValueError: ``last_layer`` is not a path in ``critic_params``.
     """
-    try:
-        sub = _get_path(critic_params, last_layer)
-    except (KeyError, TypeError, IndexError):
-        raise ValueError(f"last_layer: expected a path into the critic params, got "
-                         f"{tuple(last_layer)!r}") from None
-    return int(sum(leaf.size for leaf in jax.tree.leaves(sub)))
+    return int(sum(leaf.size for leaf in jax.tree.leaves(_get_path(critic_params, last_layer))))
 
 
 def last_layer_features(
@@ -494,17 +513,28 @@ def last_layer_features(
         critic_params: the critic's parameter pytree.
         obs: ``[N, obs_dim]`` float.
         action: ``[N, action_dim]`` float.
-        last_layer: keys leading to the last layer's sub-tree of ``critic_params``.
+        last_layer: keys leading to the last layer's sub-tree of ``critic_params``
+            (``("params", "head")`` for our critics; ``("params", "Dense_2")`` for a flax
+            MLP of three unnamed ``nn.Dense``).
 
     Returns:
         ``[N, c]`` float features, c = ``feature_dim(critic_params, last_layer)``.
+
+    Raises:
+        ValueError: ``last_layer`` is not a path in ``critic_params``.
     """
+    last = _get_path(critic_params, last_layer)
+
     def q_of_last(last):
         return critic_apply(_set_path(critic_params, last_layer, last), obs, action)
 
-    jac = jax.jacrev(q_of_last)(_get_path(critic_params, last_layer))
+    jac = jax.jacrev(q_of_last)(last)
     return jnp.concatenate(
         [leaf.reshape(obs.shape[0], -1) for leaf in jax.tree.leaves(jac)], axis=-1)
+
+
+def _features_of_last_layer(critic_apply, critic_params, obs, action, *, last_layer):
+    return last_layer_features(critic_apply, critic_params, obs, action, last_layer)
 
 
 def snr_loss(
@@ -518,6 +548,7 @@ def snr_loss(
     kwargs: SNRKwargs,
     gamma: float = 0.99,
     last_layer: Sequence[str] = DEFAULT_LAST_LAYER,
+    features: FeatureFn | None = None,
     kernel: ReluMLPKernel | None = None,
 ) -> tuple[jax.Array, SNRState, SNRMetrics]:
     """The SNR loss of a critic on a batch, to add (scaled by ``snr_alpha``) to any loss.
@@ -536,7 +567,12 @@ def snr_loss(
         key: PRNG key.
         kwargs: the SNR options.
         gamma: the agent's discount.
-        last_layer: path of the critic's last layer (``params_kernel``).
+        last_layer: path of the critic's last layer in ``critic_params`` (``params_kernel``
+            features are the Jacobian w.r.t. it); any name works, e.g.
+            ``("params", "Dense_2")``.
+        features: instead of ``last_layer``, a function ``(critic_params, obs [N, obs_dim],
+            action [N, action_dim]) -> phi [N, c]`` (``params_kernel`` mode; the state of
+            ``init_state`` must then be sized by its c).
         kernel: the critic architecture's analytic kernel (``NTKCritic.analytic_kernel()``),
             required for ``ntk``/``nngp``.
 
@@ -545,7 +581,8 @@ def snr_loss(
 
     Raises:
         ValueError: incompatible options, a missing ``kernel`` for ntk/nngp, a missing
-            state field, or mismatched batch shapes.
+            state field, mismatched batch shapes, or a ``last_layer`` that is not a path
+            in ``critic_params`` (the message lists the layers there are).
     """
     kwargs.check_compatible()
     _check_state(state, kwargs)
@@ -559,10 +596,11 @@ def snr_loss(
                 f"{batch.obs.shape})", shape)
 
     if kwargs.snr_mode == "params_kernel":
-        phi = last_layer_features(critic_apply, critic_params, batch.obs, batch.action,
-                                  last_layer)
-        phi_prime = last_layer_features(critic_apply, critic_params, batch.next_obs,
-                                        next_action, last_layer)
+        if features is None:
+            features = functools.partial(_features_of_last_layer, critic_apply,
+                                         last_layer=tuple(last_layer))
+        phi = features(critic_params, batch.obs, batch.action)
+        phi_prime = features(critic_params, batch.next_obs, next_action)
         return snr_loss_from_features(phi, phi_prime, batch.discount, state, key,
                                       kwargs=kwargs, gamma=gamma)
 

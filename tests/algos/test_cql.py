@@ -19,15 +19,11 @@ from envs_jax.offline.synthetic import (
     uniform_policy,
     write_d4rl_from_env,
 )
+from envs_jax.policy import evaluate_episodes, per_observation
 from purerl.algos import cql
+from purerl.algos.cql import conservative_term, make_learner
+from purerl.algos.sac_eval import make_policy
 from purerl.cli import gin, offline
-from purerl.algos.offline_common import (
-    LearnerConfig,
-    conservative_term,
-    evaluate_episodes,
-    make_learner,
-    make_policy,
-)
 from purerl.losses.snr import SNRKwargs
 
 # The seed README's CQL command, module name changed, plus our --dataset_path.
@@ -55,9 +51,9 @@ README_CQL_GIN = [
     "snr.config.SNRKwargs.use_log_space_matrix=False",
 ]
 
-TINY = LearnerConfig(actor_hidden_sizes=(8, 8), critic_hidden_sizes=(8, 8), num_critics=2,
-                     cql_alpha=2.0, num_importance_acts=3, num_sgd_steps_per_step=3,
-                     per_step_batch_size=4, num_bc_iters=2, policy_lr=1e-3, q_lr=1e-3)
+TINY = cql.Config(actor_hidden_sizes=(8, 8), critic_hidden_sizes=(8, 8), num_critics=2,
+                  cql_alpha=2.0, num_importance_acts=3, sgd_steps_per_call=3,
+                  sgd_batch_size=4, num_bc_iters=2, policy_lr=1e-3, q_lr=1e-3)
 
 
 # ------------------------------------------------------------------ the conservative term
@@ -106,9 +102,9 @@ def tiny_learner():
 
 def test_k_step_scan_equals_k_single_steps_and_bc_counts_true_steps(tiny_learner):
     learner, dataset, _, _ = tiny_learner
-    k = TINY.num_sgd_steps_per_step
+    k = TINY.sgd_steps_per_call
     state0 = jax.jit(learner.init)(jax.random.PRNGKey(1))
-    batches = sample_steps(jax.random.PRNGKey(2), dataset, k, TINY.batch_size)
+    batches = sample_steps(jax.random.PRNGKey(2), dataset, k, TINY.transitions_per_call)
     scanned, scan_metrics = jax.jit(learner.update_on_batches)(state0, batches)
 
     step = jax.jit(learner.sgd_step)
@@ -132,10 +128,11 @@ def test_k_step_scan_equals_k_single_steps_and_bc_counts_true_steps(tiny_learner
     # The actor loss is the BC loss in the BC phase and the RL loss after it.
     np.testing.assert_allclose(scan_metrics["actor_loss"][:2], scan_metrics["bc_loss"][:2])
     np.testing.assert_allclose(scan_metrics["actor_loss"][2], scan_metrics["rl_actor_loss"][2])
-    # critic loss = q_loss + cql_alpha * cql_term; q_loss = num_critics * mean squared error.
+    # total critic loss = critic_loss (TD: num_critics * mean squared error) + cql_alpha *
+    # cql_term.
     np.testing.assert_allclose(
-        scan_metrics["critic_loss"],
-        scan_metrics["q_loss"] + TINY.cql_alpha * scan_metrics["cql_term"], rtol=1e-5)
+        scan_metrics["total_critic_loss"],
+        scan_metrics["critic_loss"] + TINY.cql_alpha * scan_metrics["cql_term"], rtol=1e-5)
     # Polyak: target moved by tau towards the new online params.
     t0 = jax.tree.leaves(state0.target_critic_params)[0]
     on = jax.tree.leaves(scanned.critic.params)[0]
@@ -152,10 +149,8 @@ def test_evaluation_on_linear_target_env(tiny_learner):
     env = LinearTargetEnv(obs_dim=2, action_dim=1, horizon=5)
     params = env.default_params()
 
-    def optimal(actor_params, critic_params, obs, key):
-        return env.optimal_action(params, obs)
-
-    returns = jax.jit(lambda k: evaluate_episodes(env, params, optimal, None, None, k, 6, 8)
+    optimal = per_observation(lambda key, obs: env.optimal_action(params, obs))
+    returns = jax.jit(lambda k: evaluate_episodes(env, params, optimal, k, 6, 8).returns
                       )(jax.random.PRNGKey(0))
     # Reward 1 per step at the optimum, 5 steps per episode; steps after the end are masked.
     np.testing.assert_allclose(np.asarray(returns), np.full(6, 5.0), rtol=1e-6)
@@ -183,7 +178,7 @@ def test_readme_command_parses_onto_our_config():
             args.seed, args.root_dir) == (11000, 500, 100, 51200, 42, "/tmp/test_cql")
     assert args.pdb_post_mortem and not args.debug_nans and not args.create_saved_model_actor
     agent, learner_cfg = offline.resolve_agent(args)
-    assert isinstance(agent, cql.CQLConfig)
+    assert isinstance(agent, gin.CQLConfig) and isinstance(learner_cfg, cql.Config)
     assert (agent.num_sgd_steps_per_step, agent.num_bc_iters, agent.cql_alpha,
             agent.num_importance_acts, agent.num_critics, agent.tau,
             agent.num_eval_samples, agent.snr_alpha) == (200, 50000, 0.05, 10, 2, 0.005, 32, 0.0)
@@ -191,13 +186,13 @@ def test_readme_command_parses_onto_our_config():
     assert agent.snr_kwargs == SNRKwargs(snr_mode="params_kernel",
                                          snr_loss_type="svd_kamyar_v1",
                                          use_log_space_matrix=False)
-    assert learner_cfg.per_step_batch_size == 256 and learner_cfg.batch_size == 51200
+    assert learner_cfg.sgd_batch_size == 256 and learner_cfg.transitions_per_call == 51200
     # The README's local-debugging flags: --num_sgd_steps_per_step 1 with the same binding.
     dbg = offline.parse_args(["--num_sgd_steps_per_step", "1", "--batch_size", "64",
                               "--gin_bindings=cql.config.CQLConfig.num_sgd_steps_per_step=1",
                               "--nopdb_post_mortem"])
     _, dbg_cfg = offline.resolve_agent(dbg)
-    assert dbg_cfg.num_sgd_steps_per_step == 1 and dbg_cfg.per_step_batch_size == 64
+    assert dbg_cfg.sgd_steps_per_call == 1 and dbg_cfg.sgd_batch_size == 64
     assert not dbg.pdb_post_mortem
 
 
@@ -242,11 +237,11 @@ def test_config_validation():
     with pytest.raises(SystemExit):
         offline.parse_args(["--create_saved_model_actor"])
     # The SNR options only have to combine once the loss is on (the seed's defaults don't).
-    cql.CQLConfig().learner_config(256)
+    gin.CQLConfig().learner_config(256)
     with pytest.raises(ValueError, match="use_log_space_matrix"):
-        dataclasses.replace(cql.CQLConfig(), snr_alpha=1.0).learner_config(256)
+        dataclasses.replace(gin.CQLConfig(), snr_alpha=1.0).learner_config(256)
     with pytest.raises(ValueError, match="num_bc_iters: expected an int >= 0"):
-        LearnerConfig(num_bc_iters=-1)
+        cql.Config(num_bc_iters=-1)
 
 
 def test_dataset_path_defaults_to_the_d4rl_cache(tmp_path, monkeypatch):
@@ -270,10 +265,10 @@ def test_cql_recovers_the_optimal_action():
     # and saturates: neither the BC policy (mean ~0) nor a linear fit is enough.
     dataset, env, params = known_optimum_dataset(jax.random.PRNGKey(0), 2048, obs_dim=2,
                                                  action_dim=1, seed=3)
-    cfg = LearnerConfig(actor_hidden_sizes=(64, 64), critic_hidden_sizes=(64, 64),
-                        cql_alpha=0.5, num_importance_acts=5, num_bc_iters=200,
-                        policy_lr=1e-3, q_lr=1e-3, alpha_lr=1e-2, num_sgd_steps_per_step=100,
-                        per_step_batch_size=128)
+    cfg = cql.Config(actor_hidden_sizes=(64, 64), critic_hidden_sizes=(64, 64),
+                     cql_alpha=0.5, num_importance_acts=5, num_bc_iters=200,
+                     policy_lr=1e-3, q_lr=1e-3, alpha_lr=1e-2, sgd_steps_per_call=100,
+                     sgd_batch_size=128)
     learner = make_learner(cfg, 2, 1)
     state = learner.init(jax.random.PRNGKey(1))
     run = jax.jit(lambda s: jax.lax.scan(lambda c, _: learner.train_call(c, dataset), s,
@@ -327,7 +322,8 @@ def test_cli_smoke_run_with_in_loop_evaluation(tmp_path, capsys):
     assert len(rows) == 1 + 4
     header = rows[0].split(",")
     col = header.index("eval/deterministic/return")
-    assert [r.split(",")[col] == "nan" for r in rows[1:]] == [True, False, True, False]
-    assert summary["config"]["learner"]["per_step_batch_size"] == 8
+    # RunDir writes NaN (no evaluation on that call) as an empty cell.
+    assert [r.split(",")[col] == "" for r in rows[1:]] == [True, False, True, False]
+    assert summary["config"]["learner"]["sgd_batch_size"] == 8
     with pytest.raises(FileExistsError, match="never overwritten"):
         offline.main(argv)

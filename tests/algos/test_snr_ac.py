@@ -12,8 +12,8 @@ import pytest
 from envs_jax.offline import sample_steps, spec_for, write_d4rl
 from envs_jax.offline.synthetic import known_optimum_dataset, shaped_random_d4rl
 from purerl.algos import snr_ac
-from purerl.cli import offline
-from purerl.algos.offline_common import LearnerConfig, make_learner
+from purerl.algos.snr_ac import make_learner
+from purerl.cli import gin, offline
 from purerl.losses.ntk_mlp import NTKCritic
 from purerl.losses.snr import SNRKwargs
 
@@ -39,11 +39,11 @@ README_KWARGS = SNRKwargs(snr_mode="params_kernel", snr_loss_type="svd_kamyar_v1
                           use_log_space_matrix=False, snr_matrix_tau=0.01)
 
 
-def tiny_cfg(snr_alpha: float, applied_to: str = "policy") -> LearnerConfig:
-    agent = snr_ac.SNRConfig(actor_network_hidden_sizes=(8,), critic_network_hidden_sizes=(8,),
+def tiny_cfg(snr_alpha: float, applied_to: str = "policy") -> snr_ac.Config:
+    agent = gin.SNRConfig(actor_network_hidden_sizes=(8,), critic_network_hidden_sizes=(8,),
                              num_bc_iters=1, snr_alpha=snr_alpha, snr_applied_to=applied_to,
                              snr_kwargs=README_KWARGS, policy_lr=1e-2, q_lr=1e-2)
-    return agent.learner_config(per_step_batch_size=6)
+    return agent.learner_config(sgd_batch_size=6)
 
 
 def leaves_close(a, b):
@@ -84,7 +84,8 @@ def test_snr_agent_uses_an_ntk_critic_without_target():
     assert head["kernel"].shape == (1, 8, 1)                # [C=1, h, 1]
     # critic loss = 0.5 * mean squared TD error (no conservative term).
     for m in metrics:
-        np.testing.assert_allclose(float(m["critic_loss"]), float(m["q_loss"]), rtol=1e-6)
+        np.testing.assert_allclose(float(m["total_critic_loss"]), float(m["critic_loss"]),
+                                   rtol=1e-6)
         assert "cql_term" not in m
 
 
@@ -100,7 +101,8 @@ def test_snr_term_on_the_policy_is_gated_by_the_bc_phase():
     np.testing.assert_allclose(float(m1["snr_loss"]), sigma, rtol=1e-5)
     np.testing.assert_allclose(float(m1["actor_loss"]),
                                float(m1["rl_actor_loss"]) + 10.0 * sigma, rtol=1e-5)
-    np.testing.assert_allclose(float(m1["critic_loss"]), float(m1["q_loss"]), rtol=1e-6)
+    np.testing.assert_allclose(float(m1["total_critic_loss"]), float(m1["critic_loss"]),
+                               rtol=1e-6)
 
 
 @pytest.mark.slow
@@ -112,9 +114,9 @@ def test_snr_term_changes_the_update_of_the_network_it_is_applied_to():
     assert leaves_close(pol[1].critic.params, cri[1].critic.params)
     # Step 1 on the critic: critic loss = q_loss + 10 * SNR; actor loss has no SNR term.
     assert float(cri_m[1]["snr_top_singular_value"]) > 1.0
-    np.testing.assert_allclose(float(cri_m[1]["critic_loss"]),
-                               float(cri_m[1]["q_loss"]) + 10.0 * float(cri_m[1]["snr_loss"]),
-                               rtol=1e-5)
+    np.testing.assert_allclose(float(cri_m[1]["total_critic_loss"]),
+                               float(cri_m[1]["critic_loss"])
+                               + 10.0 * float(cri_m[1]["snr_loss"]), rtol=1e-5)
     np.testing.assert_allclose(float(cri_m[1]["actor_loss"]), float(cri_m[1]["rl_actor_loss"]))
     # Each run is the other's SNR-free reference for the network SNR does not touch: the
     # policy run's actor differs from the critic run's (SNR-free) actor, and vice versa.
@@ -127,12 +129,13 @@ def test_readme_snr_bindings_parse_onto_our_config():
             "--root_dir", "/tmp/test_snr", "--task_name", "antmaze-large-diverse-v0"]
     args = offline.parse_args(argv + [f"--gin_bindings={b}" for b in README_SNR_GIN])
     agent, cfg = offline.resolve_agent(args)
-    assert isinstance(agent, snr_ac.SNRConfig)
+    assert isinstance(agent, gin.SNRConfig) and isinstance(cfg, snr_ac.Config)
     assert agent.snr_kwargs == README_KWARGS
     assert (agent.snr_alpha, agent.num_critics, agent.snr_applied_to) == (10.0, 1, "policy")
-    assert (cfg.critic_type, cfg.q_loss_scale, cfg.tau, cfg.cql_alpha) == ("ntk", "half",
-                                                                           None, 0.0)
-    assert cfg.num_sgd_steps_per_step == 200 and cfg.per_step_batch_size == 256
+    # 0.5 * mean squared TD error, no target network, no conservative term.
+    assert (cfg.td_loss_scale, cfg.polyak_tau) == (0.5, None)
+    assert not hasattr(cfg, "cql_alpha")
+    assert cfg.sgd_steps_per_call == 200 and cfg.sgd_batch_size == 256
     # The seed's SNRKwargs() defaults (ntk + log-space matrix) do not combine: clear error.
     with pytest.raises(ValueError, match="use_log_space_matrix: expected False"):
         offline.resolve_agent(offline.parse_args(["--algorithm", "snr", "--batch_size", "64"]))

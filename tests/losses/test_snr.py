@@ -428,3 +428,39 @@ def test_snr_loss_rejects_bad_inputs(tiny):
         snr_loss(net.apply, params, batch, next_action, SNRState(), KEY, kwargs=v3)
     with pytest.raises(ValueError, match="last_layer: expected a path"):
         feature_dim(params, ("params", "nope"))
+
+
+def test_snr_loss_takes_any_last_layer_path_or_a_feature_function(tiny):
+    """A critic whose output layer is not called ``head``: name its path, or pass features;
+    a path that is not there is a ValueError that lists the layers there are."""
+    import flax.linen as nn
+
+    class PlainCritic(nn.Module):            # flax names the layers Dense_0, Dense_1
+        @nn.compact
+        def __call__(self, obs, action):
+            x = nn.relu(nn.Dense(8)(jnp.concatenate([obs, action], -1)))
+            return nn.Dense(1)(x)[..., 0]
+
+    _, _, batch, next_action = tiny
+    net = PlainCritic()
+    params = net.init(KEY, batch.obs, batch.action)
+    kwargs = SNRKwargs(snr_mode="params_kernel", snr_loss_type="svd_kamyar_v1",
+                       use_log_space_matrix=False)
+    path = ("params", "Dense_1")
+    assert feature_dim(params, path) == 9                  # 8 weights + 1 bias
+    by_path, _, metrics = snr_loss(net.apply, params, batch, next_action, SNRState(), KEY,
+                                   kwargs=kwargs, last_layer=path)
+    assert float(by_path) > 0.0 and metrics.matrix.shape == (8, 8)
+
+    def features(p, obs, action):           # the same Jacobian, written by hand
+        return last_layer_features(net.apply, p, obs, action, path)
+
+    by_fn, _, _ = snr_loss(net.apply, params, batch, next_action, SNRState(), KEY,
+                           kwargs=kwargs, features=features)
+    np.testing.assert_allclose(float(by_fn), float(by_path), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"last_layer: expected a path into the critic "
+                                         r"params \(one of \[\('params', 'Dense_0'\), "
+                                         r"\('params', 'Dense_1'\)\]\), got \('params', 'head'\)"):
+        snr_loss(net.apply, params, batch, next_action, SNRState(), KEY, kwargs=kwargs)
+    with pytest.raises(ValueError, match="last_layer: expected a path"):
+        last_layer_features(net.apply, params, batch.obs, batch.action, ("params", "out"))
