@@ -69,7 +69,7 @@ def readme_commands() -> list[str]:
     with open(README) as f:
         text = f.read()
     found = []
-    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+    for block in re.findall(r"```bash\n(.*?)```", text, re.DOTALL):
         for line in block.replace("\\\n", " ").splitlines():
             for part in line.split("&&"):
                 words = shlex.split(part, comments=True)
@@ -123,7 +123,9 @@ def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
     assert all(len(p["final_return_per_seed"]) == 8 for p in sweep["grid"])
     sweep_dir = sweep["run_dir"]
     assert len([n for n in os.listdir(sweep_dir) if n.endswith(".csv")]) == 6 * 8
-    assert json.loads(open(os.path.join(sweep_dir, "config.json")).read())["sweep"] == [
+    with open(os.path.join(sweep_dir, "config.json")) as f:
+        stored_sweep = json.load(f)["sweep"]
+    assert stored_sweep == [
         "learning_rate=1e-4,3e-4,1e-3", "gae_lambda=0.9,0.95"]       # both kept
     cartpole = results[EXPECTED[-1]]
     assert cartpole["algo"] == "ppo" and cartpole["num_episodes"] == 100

@@ -44,3 +44,30 @@ def test_mdp_random_below_optimum():
     # Random earns mean reward 1 per step on average: ~30 per 3-episode trial.
     assert abs(float(rand.mean()) - 30.0) < 2.0
     assert float(opt.mean()) > float(rand.mean()) + 10
+
+
+def test_evaluate_episodes_matches_a_python_loop_and_stops_at_max_steps():
+    """Returns of E vmapped episodes equal one-env python loops on the same keys; steps
+    after an episode's end add nothing, and ``max_steps`` cuts the rest."""
+    env, params = envs_jax.make("gymnax/CartPole-v1")
+    push_left = lambda obs, key: jnp.zeros(obs.shape[:1], jnp.int32)
+    key, num, steps = jax.random.PRNGKey(3), 4, 30
+    returns = np.asarray(ev.evaluate_episodes(env, params, push_left, key, num, steps))
+
+    key_reset, key_run = jax.random.split(key)
+    step = jax.jit(env.step)
+    expected = []
+    for e in range(num):
+        _, state = env.reset(jax.random.split(key_reset, num)[e], params)
+        total = 0.0
+        for key_t in jax.random.split(key_run, steps):
+            key_step = jax.random.split(jax.random.split(key_t)[1], num)[e]
+            ts = step(key_step, state, jnp.int32(0), params)
+            total, state = total + float(ts.reward), ts.state
+            if bool(ts.terminated | ts.truncated):
+                break
+        expected.append(total)
+    np.testing.assert_allclose(returns, expected)
+    assert 5 < returns.min() and returns.max() < steps      # pushing left falls within 30
+    cut = ev.evaluate_episodes(env, params, push_left, key, num, 5)
+    np.testing.assert_array_equal(cut, 5.0)
