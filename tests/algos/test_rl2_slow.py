@@ -2,7 +2,6 @@
 
 import pytest
 
-from purerl.algos import rl2
 from purerl.cli import rl2 as rl2_cli
 
 

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import envs_jax
+from envs_jax.policy import feed_forward
 from purerl.common import evaluate as ev
 
 
@@ -50,9 +51,9 @@ def test_evaluate_episodes_matches_a_python_loop_and_stops_at_max_steps():
     """Returns of E vmapped episodes equal one-env python loops on the same keys; steps
     after an episode's end add nothing, and ``max_steps`` cuts the rest."""
     env, params = envs_jax.make("gymnax/CartPole-v1")
-    push_left = lambda obs, key: jnp.zeros(obs.shape[:1], jnp.int32)
+    push_left = feed_forward(lambda key, obs: jnp.zeros(obs.shape[:1], jnp.int32))
     key, num, steps = jax.random.PRNGKey(3), 4, 30
-    returns = np.asarray(ev.evaluate_episodes(env, params, push_left, key, num, steps))
+    returns = np.asarray(ev.evaluate_episodes(env, params, push_left, key, num, steps).returns)
 
     key_reset, key_run = jax.random.split(key)
     step = jax.jit(env.step)
@@ -69,5 +70,5 @@ def test_evaluate_episodes_matches_a_python_loop_and_stops_at_max_steps():
         expected.append(total)
     np.testing.assert_allclose(returns, expected)
     assert 5 < returns.min() and returns.max() < steps      # pushing left falls within 30
-    cut = ev.evaluate_episodes(env, params, push_left, key, num, 5)
+    cut = ev.evaluate_episodes(env, params, push_left, key, num, 5).returns
     np.testing.assert_array_equal(cut, 5.0)
