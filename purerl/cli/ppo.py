@@ -31,14 +31,14 @@ import tyro
 
 import envs_jax
 from envs_jax import spaces
-from envs_jax.wrappers import vec_env
+from envs_jax.wrappers import FlattenObservation, vec_env
 from purerl.algos import ppo
 from purerl.cli import common
 from purerl.common import evaluate as ev
 from purerl.common import logging as lg
 from purerl.common import sweep as sw
 from purerl.common.experiment import run_inputs, run_sweep
-from purerl.common.networks import GRUActorCritic, MLPActorCritic
+from purerl.common.networks import ConvActorCritic, GRUActorCritic, MLPActorCritic
 from purerl.common.run_dir import RunDir, run_labels
 from purerl.config import check_fields, require, require_positive
 
@@ -85,10 +85,12 @@ class Args(ppo.PPOConfig):
     """Progress line about every this many updates (0: none)."""
     env_id: str = "gymnax/CartPole-v1"
     """An envs_jax.make id (gymnax/<ID> for any gymnax env)."""
-    model_type: Literal["mlp", "gru"] = "mlp"
-    """mlp (tanh MLP, hidden_size x 2) or gru (GRU(hidden_size))."""
+    model_type: Literal["mlp", "gru", "conv"] = "mlp"
+    """mlp (tanh MLP, hidden_size x 2), gru (GRU(hidden_size)) or conv (MinAtar's 3x3x16
+    convolution + a hidden_size layer, for [H, W, C] images). Boards and images are
+    flattened for mlp and gru."""
     hidden_size: int = 64
-    """Width of each MLP layer / of the GRU."""
+    """Width of each MLP layer / of the GRU / of conv's fully connected layer."""
     num_seeds: int = 1
     """Seeds per grid point, vmapped in the same compiled call."""
     seed: int = 0
@@ -181,9 +183,20 @@ def build_setup(args: Args) -> Setup:
             "an env with a Discrete action space (PPO here has a categorical policy)",
             f"{args.env_id} (a {type(action_space).__name__} action space)")
     num_actions = action_space.n
+    obs_shape = tuple(env.observation_space(env_params).shape)
+    if args.model_type == "conv":
+        require(len(obs_shape) == 3, "model_type",
+                "an env with [H, W, C] image observations for 'conv' (e.g. MinAtar)",
+                f"conv on {args.env_id} (observations {obs_shape})")
+    elif len(obs_shape) != 1:
+        # Boards and images (bsuite [10, 5], MinAtar [10, 10, C]) reach MLP/GRU torsos as
+        # float vectors; without this the Dense layers act on the last axis only.
+        env = FlattenObservation(env)
     vec = vec_env(args.env_id, env, args.num_envs)
     if args.model_type == "gru":
         net = GRUActorCritic(num_actions, args.hidden_size)
+    elif args.model_type == "conv":
+        net = ConvActorCritic(num_actions, hidden_size=args.hidden_size)
     else:
         net = MLPActorCritic(num_actions, (args.hidden_size, args.hidden_size))
     return Setup(env, env_params, net,

@@ -12,6 +12,7 @@ import pytest
 import envs_jax
 from envs_jax.wrappers import FlattenObservation, vec_env
 from purerl.algos import ppo
+from purerl.cli import ppo as ppo_cli
 from purerl.common.networks import ConvActorCritic, MLPActorCritic
 
 BOARDS = ["gymnax/Catch-bsuite", "gymnax/DeepSea-bsuite", "gymnax/SimpleBandit-bsuite",
@@ -57,3 +58,22 @@ def test_flatten_observation_space():
     assert obs.shape == (50,) and obs.dtype == np.float32
     ts = flat.step(jax.random.PRNGKey(1), state, 0, params)
     assert ts.obs.shape == ts.info["final_obs"].shape == (50,)
+
+
+@pytest.mark.parametrize("env_id,model", [("gymnax/Catch-bsuite", "mlp"),
+                                          ("gymnax/DeepSea-bsuite", "gru"),
+                                          ("gymnax/Breakout-MinAtar", "conv"),
+                                          ("gymnax/Freeway-MinAtar", "mlp")])
+def test_ppo_cli_build_traces_boards_and_images(env_id, model):
+    """What ``purerl-ppo --env_id ID --model_type M`` builds: flattened boards for mlp/gru,
+    the conv torso on images."""
+    parts = ppo_cli.build(ppo_cli.Args(env_id=env_id, model_type=model, num_envs=4,
+                                       num_steps=8, num_minibatches=2, hidden_size=16))
+    state = jax.eval_shape(parts.init, jax.random.PRNGKey(0))
+    _, metrics = jax.eval_shape(lambda s: parts.run_updates(s, 1), state)
+    assert metrics["pg_loss"].shape == (1,)
+
+
+def test_ppo_cli_refuses_conv_on_vectors():
+    with pytest.raises(ValueError, match="model_type: expected an env with \\[H, W, C\\]"):
+        ppo_cli.build(ppo_cli.Args(env_id="gymnax/CartPole-v1", model_type="conv"))
