@@ -29,7 +29,7 @@ CASES = [
     ("purerl-ppo", ["--ent_coef", "-inf"], "ent_coef: expected a finite number, got -inf"),
     ("purerl-ppo", ["--gamma", "1.5"], "gamma: expected a number in [0, 1], got 1.5"),
     ("purerl-ppo", ["--model_type", "transformer"],
-     "invalid choice 'transformer' for argument '--model_type'. Expected one of ('mlp', 'gru')"),
+     "invalid choice 'transformer' for argument '--model_type'. Expected one of ('mlp', 'gru', 'conv')"),
     ("purerl-ppo", ["--num_minibatches", "3"], "num_minibatches: expected a divisor of num_envs=16"),
     ("purerl-ppo", ["--checkpoint_every", "7"],
      "checkpoint_every: expected a divisor of num_updates=100, got 7"),

@@ -29,7 +29,7 @@ def test_help_has_no_raw_markup(main, prog, capsys):
 def test_ppo_help_lists_choices_and_the_sweep_syntax(capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")     # one help line per flag: easier to read here
     text = " ".join(help_text(ppo_cli.main, "purerl-ppo", capsys).split())
-    assert "--model_type {mlp,gru}" in text
+    assert "--model_type {mlp,gru,conv}" in text
     assert "NAME=V1,V2,..." in text and "comma-separated" in text and "Repeat --sweep" in text
     for name in ppo.SWEEPABLE:
         assert name in text.partition("Sweepable:")[2], name
