@@ -15,6 +15,20 @@ three modes::
     python benchmarks/cql_speed.py report
 
 Per-mode results go to ``benchmarks/results/cql_speed_<impl>.json``.
+
+Like for like (the method the results table reports)::
+
+    python benchmarks/cql_speed.py compare [--old_tree /tmp/purerl-old] [--pin 0]
+
+starts every side as a resident worker process (purerl from this tree; optionally purerl
+from an older source tree; d3rlpy from ``benchmarks/.venv-d3rlpy`` without purerl's XLA
+flag), sets all of them up (compile / warm-up), then times one rep of each in the order
+A B C C B A (``--rounds`` times): this host drifts ~2x from minute to minute, so the sides
+must alternate. Both sides run at their default threads, or all pinned to the same core
+with ``--pin 0`` (``taskset``). Each rep records wall and CPU seconds and the load average;
+results in ``benchmarks/results/cql_speed_compare_<default_threads|pinned>.json``. Per SGD
+step d3rlpy's CQL does more critic work (3N + 1 critic inputs per state against our 2N + 1,
+N = 10: 31 / 21 = 1.48x), so the fair comparison is the ratio per unit of critic work.
 """
 
 from __future__ import annotations
@@ -185,9 +199,166 @@ def report() -> None:
     print("\n".join(lines))
 
 
+# ------------------------------------------------------- interleaved comparison (compare)
+
+
+def setup_purerl(args):
+    """Compile purerl's K-step call (new API, or the pre-refactor ``offline_common``)."""
+    import jax
+
+    from envs_jax.offline import from_numpy
+
+    raw = dict(np.load(args.data))
+    dataset = from_numpy(raw["observations"], raw["actions"], raw["rewards"],
+                         raw["next_observations"], raw["terminals"])
+    try:
+        from purerl.algos import cql
+        cfg = cql.Config(actor_hidden_sizes=ACTOR, critic_hidden_sizes=CRITIC,
+                         num_critics=NUM_CRITICS, num_importance_acts=NUM_ACTS,
+                         sgd_steps_per_call=K, sgd_batch_size=BATCH, num_bc_iters=0)
+        learner = cql.make_learner(cfg, dataset.obs_dim, dataset.action_dim)
+    except (ImportError, AttributeError, TypeError):   # the tree before the SAC spine
+        from purerl.algos.offline_common import LearnerConfig, make_learner
+        cfg = LearnerConfig(actor_hidden_sizes=ACTOR, critic_hidden_sizes=CRITIC,
+                            num_critics=NUM_CRITICS, num_importance_acts=NUM_ACTS,
+                            num_sgd_steps_per_step=K, per_step_batch_size=BATCH,
+                            num_bc_iters=0)
+        learner = make_learner(cfg, dataset.obs_dim, dataset.action_dim)
+    t0 = time.perf_counter()
+    state = jax.jit(learner.init)(jax.random.PRNGKey(0))
+    call = jax.jit(learner.train_call, donate_argnums=0).lower(state, dataset).compile()
+    holder = {"state": call(state, dataset)[0]}           # one untimed call (warm-up)
+    jax.block_until_ready(holder["state"])
+    info = {"jax": jax.__version__, "setup_s": time.perf_counter() - t0,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "steps_per_rep": K}
+
+    def rep():
+        holder["state"], _ = call(holder["state"], dataset)
+        jax.block_until_ready(holder["state"])
+        return K
+
+    return info, rep
+
+
+def setup_d3rlpy(args):
+    """Build d3rlpy's CQL on the same data; one rep = ``--d3rlpy_steps`` SGD steps."""
+    import d3rlpy
+    import torch
+
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
+    raw = dict(np.load(args.data))
+    n = raw["observations"].shape[0]
+    timeouts = np.zeros(n, bool)
+    timeouts[999::1000] = True
+    timeouts[-1] = True
+    dataset = d3rlpy.dataset.MDPDataset(raw["observations"], raw["actions"], raw["rewards"],
+                                        raw["terminals"].astype(np.float32), timeouts=timeouts)
+    algo = d3rlpy.algos.CQLConfig(
+        batch_size=BATCH, actor_learning_rate=3e-5, critic_learning_rate=3e-4,
+        temp_learning_rate=3e-4, alpha_learning_rate=0.0, conservative_weight=5.0,
+        n_action_samples=NUM_ACTS, n_critics=NUM_CRITICS,
+        actor_encoder_factory=d3rlpy.models.VectorEncoderFactory(hidden_units=list(ACTOR)),
+        critic_encoder_factory=d3rlpy.models.VectorEncoderFactory(hidden_units=list(CRITIC)),
+    ).create(device="cpu:0")
+    kwargs = {"show_progress": False, "save_interval": 10**9,
+              "logger_adapter": d3rlpy.logging.NoopAdapterFactory()}
+    steps = args.d3rlpy_steps
+    t0 = time.perf_counter()
+    algo.fit(dataset, n_steps=steps, n_steps_per_epoch=steps, **kwargs)   # warm-up
+    info = {"d3rlpy": d3rlpy.__version__, "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "setup_s": time.perf_counter() - t0,
+            "steps_per_rep": steps}
+
+    def rep():
+        algo.fit(dataset, n_steps=steps, n_steps_per_epoch=steps, **kwargs)
+        return steps
+
+    return info, rep
+
+
+def worker(args) -> None:
+    """Resident side: set up, then answer ``rep`` lines on stdin with one JSON line each
+    (SGD steps, wall seconds, CPU seconds of this process); stdout carries only replies."""
+    real_stdout, sys.stdout = sys.stdout, sys.stderr
+    info, rep = (setup_purerl if args.impl == "purerl" else setup_d3rlpy)(args)
+    print(json.dumps(info), file=real_stdout, flush=True)
+    for line in sys.stdin:
+        if line.strip() != "rep":
+            break
+        w0, c0 = time.perf_counter(), time.process_time()
+        steps = rep()
+        reply = {"steps": steps, "wall_s": time.perf_counter() - w0,
+                 "cpu_s": time.process_time() - c0}
+        print(json.dumps(reply), file=real_stdout, flush=True)
+
+
+def compare(args) -> None:
+    """Start the sides as resident workers, then time reps in the order A B C C B A."""
+    import subprocess
+
+    if not os.path.exists(args.data):
+        make_data(args.data, args.rows)
+    root = os.path.dirname(HERE)
+    sides = {"purerl": (sys.executable, root, "purerl")}
+    if args.old_tree:
+        sides["purerl-old"] = (sys.executable, os.path.abspath(args.old_tree), "purerl")
+    if os.path.exists(args.d3rlpy_python):
+        sides["d3rlpy"] = (args.d3rlpy_python, root, "d3rlpy")
+    procs, infos = {}, {}
+    for name, (python, tree, impl) in sides.items():
+        cmd = [python, os.path.abspath(__file__), "worker", "--impl", impl, "--data", args.data,
+               "--d3rlpy_steps", str(args.d3rlpy_steps)]
+        if args.pin is not None:
+            cmd = ["taskset", "-c", args.pin, *cmd]
+        env = {**os.environ, "PYTHONPATH": tree}
+        if impl == "d3rlpy":
+            env.pop("XLA_FLAGS", None)
+        procs[name] = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE,
+                                       stdout=subprocess.PIPE, text=True, cwd=tree)
+    for name, p in procs.items():         # set-ups run concurrently; wait for all
+        infos[name] = json.loads(p.stdout.readline())
+        print(f"{name}: ready {infos[name]}", flush=True)
+    order = list(procs) + list(reversed(procs))
+    reps = {name: [] for name in procs}
+    for _ in range(args.rounds):
+        for name in order:
+            p = procs[name]
+            load = os.getloadavg()[0]
+            p.stdin.write("rep\n")
+            p.stdin.flush()
+            r = json.loads(p.stdout.readline())
+            r["rate"] = r["steps"] / r["wall_s"]
+            r["load_before"] = load
+            reps[name].append(r)
+            print(f"  {name}: {r['rate']:.2f} SGD steps/s ({r['cpu_s'] / r['wall_s']:.2f} "
+                  f"cores, load {load:.1f})", flush=True)
+    for p in procs.values():
+        p.stdin.close()
+        p.wait()
+    rates = {n: float(np.median([r["rate"] for r in v])) for n, v in reps.items()}
+    out = {"infos": infos, "reps": reps, "median_sgd_steps_per_s": rates,
+           "pin": args.pin, "machine": _machine(),
+           "command": "python benchmarks/cql_speed.py " + " ".join(sys.argv[1:])}
+    tag = "pinned" if args.pin is not None else "default_threads"
+    path = os.path.join(RESULTS, f"cql_speed_compare_{tag}.json")
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    print(json.dumps(rates, indent=1))
+    print(f"wrote {path}")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=("purerl", "d3rlpy", "report"))
+    parser.add_argument("mode", choices=("purerl", "d3rlpy", "report", "compare", "worker"))
+    parser.add_argument("--impl", choices=("purerl", "d3rlpy"), help="worker side")
+    parser.add_argument("--old_tree", default=None,
+                        help="compare: a source tree of an older purerl to time beside")
+    parser.add_argument("--d3rlpy_python",
+                        default=os.path.join(HERE, ".venv-d3rlpy", "bin", "python"))
+    parser.add_argument("--d3rlpy_steps", type=int, default=50, help="d3rlpy steps per rep")
+    parser.add_argument("--rounds", type=int, default=1, help="compare: A B C C B A rounds")
+    parser.add_argument("--pin", default=None,
+                        help="compare: run every side under taskset -c PIN (e.g. 0)")
     parser.add_argument("--data", default="/tmp/cql_speed.npz", help="shared data file (.npz)")
     parser.add_argument("--rows", type=int, default=200_000, help="rows of generated data")
     parser.add_argument("--calls", type=int, default=5, help="timed calls of K SGD steps")
@@ -195,6 +366,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.mode == "report":
         report()
+    elif args.mode == "compare":
+        compare(args)
+    elif args.mode == "worker":
+        worker(args)
     elif args.mode == "purerl":
         _write("purerl", bench_purerl(args))
     else:
