@@ -6,9 +6,12 @@ obs_mode="pixels")``; ``task:key=value`` passes kwargs) and each batch size:
 * MJX: ``jit(vmap(env.step))`` inside a ``lax.fori_loop`` of uniformly random actions in the
   action box (the base env, no auto-reset: this measures the task step, not the reset).
   The step count is a runtime argument, so one compile serves a calibration call and the
-  timed call; compile time (``jit(...).lower(...).compile()``) is reported apart. Steps per
-  cell = the number that takes about ``--cell_s`` seconds, at most ``--steps``.
+  timed calls; compile time (``jit(...).lower(...).compile()``) is reported apart. Steps per
+  rep = the number that takes about ``--cell_s`` seconds, at most ``--steps``.
   env-steps/s = batch x steps / wall-clock.
+* Timing: both sides resident, after a warm-up, reps interleaved C MJX MJX C (``--reps``
+  rounds), because this host drifts ~2x from minute to minute; the load average is logged
+  per rep.
 * C MuJoCo: the same ``mj_model``, one thread, from the env's reset state, random controls,
   ``mj_step`` with the env's ``n_substeps`` per control step (physics only: no observation
   or reward; a task whose control law runs every substep, e.g. PD control, gets the
@@ -19,7 +22,7 @@ Also times the pixel renderer (``envs_jax.mjx.render.Camera``, cheetah ``side`` 
 cheetah-run rollout to ``benchmarks/results/media/``.
 
     nice -n 5 python benchmarks/mjx_envs.py [--tasks hopper,cheetah-run] [--batches 1,64,1024]
-        [--steps 1000] [--cell_s 20] [--media] [--merge]
+        [--steps 1000] [--cell_s 20] [--reps 2] [--media] [--merge]
 
 ``--merge`` adds this run's tasks to the existing results files (rows of other tasks, the
 renderer timing and the earlier commands are kept; rows of re-measured tasks are replaced).
@@ -107,11 +110,30 @@ def mjx_cell(env, params, batch: int, max_steps: int, cell_s: float) -> dict:
         return time.perf_counter() - t
 
     probe = 2
-    probe_s = timed(probe)
+    probe_s = timed(probe)                               # also the warm-up call
     steps = int(max(1, min(max_steps, cell_s / max(probe_s / probe, 1e-9))))
-    wall = timed(steps)
-    return {"steps": steps, "compile_s": compile_s, "wall_s": wall,
-            "steps_per_s": batch * steps / wall, "reset_state": state}
+    return {"steps": steps, "compile_s": compile_s, "reset_state": state,
+            "rate": lambda: batch * steps / timed(steps)}
+
+
+def interleaved(mjx_rate, c_rate, reps: int) -> dict:
+    """Time MJX and C MuJoCo in A B B A order, ``reps`` times, logging the load per rep.
+
+    This host drifts ~2x from minute to minute, so each MJX rep sits beside a C rep; the
+    medians and the median of the per-pair ratios are reported.
+    """
+    mjx, c, ratios, load = [], [], [], []
+    for _ in range(reps):
+        a1 = c_rate()
+        b1, b2 = mjx_rate(), mjx_rate()
+        a2 = c_rate()
+        mjx += [b1, b2]
+        c += [a1, a2]
+        ratios += [b1 / a1, b2 / a2]
+        load.append(os.getloadavg()[0])
+    return {"steps_per_s": float(np.median(mjx)), "mujoco_c_steps_per_s": float(np.median(c)),
+            "mjx_over_c": float(np.median(ratios)), "mjx_reps": mjx, "c_reps": c,
+            "load_avg_1min": load}
 
 
 def mujoco_c_steps_per_s(env, state, seconds: float = 3.0) -> float:
@@ -231,16 +253,20 @@ def to_markdown(rows: list[dict], missing: list[dict], render_rows: list[dict], 
         "- MJX: `jit(vmap(env.step))` in a `fori_loop` of uniformly random actions (base env, no "
         "auto-reset), compile time apart; C MuJoCo: `mj_step` x n_substeps per control step, one "
         "thread, physics only, random controls, same model, same run.",
+        "- Timing: after a warm-up, C and MJX reps interleaved C MJX MJX C (`--reps` times); "
+        "medians, and the median of the per-pair MJX / C ratios; 1-min load average per rep "
+        "in the JSON. Rows from before the interleaving (no `mjx_over_c` field) timed C once.",
         "- The machine is shared (2 cores, other jobs running): numbers are indicative, +/-30%.",
         "",
-        "| task | batch | MJX env-steps/s | compile s | steps timed | C MuJoCo env-steps/s (1 thread) | MJX / C |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| task | batch | MJX env-steps/s | compile s | steps timed | C MuJoCo env-steps/s (1 thread) | MJX / C | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['task']} | {r['batch']} | {r['steps_per_s']:,.0f} | {r['compile_s']:.1f} | "
             f"{r['steps']} | {r['mujoco_c_steps_per_s']:,.0f} | "
-            f"{r['steps_per_s'] / r['mujoco_c_steps_per_s']:.3f} |"
+            f"{r.get('mjx_over_c', r['steps_per_s'] / r['mujoco_c_steps_per_s']):.3f} | "
+            f"{max(r['load_avg_1min']) if 'load_avg_1min' in r else '-'} |"
         )
     if missing:
         lines += ["", "Not measured:", ""]
@@ -261,7 +287,9 @@ def main(argv=None) -> None:
     parser.add_argument("--batches", default="1,64,1024", help="comma-separated batch sizes")
     parser.add_argument("--steps", type=int, default=1000, help="max control steps per cell")
     parser.add_argument("--cell_s", type=float, default=20.0, help="target seconds per timed cell")
-    parser.add_argument("--c_seconds", type=float, default=3.0, help="seconds of C MuJoCo stepping")
+    parser.add_argument("--c_seconds", type=float, default=3.0, help="seconds per C MuJoCo rep")
+    parser.add_argument("--reps", type=int, default=2,
+                        help="interleaved C MJX MJX C rounds per cell (after a warm-up)")
     parser.add_argument("--no_render", action="store_true", help="skip the renderer timing")
     parser.add_argument("--media", action="store_true", help="write the cheetah-run PNG + GIF")
     parser.add_argument("--out", default=os.path.join(RESULTS, "mjx_envs"), help="output path stem")
@@ -302,7 +330,6 @@ def main(argv=None) -> None:
             print(f"{spec}: not built ({missing[-1]['reason']})", flush=True)
             save()
             continue
-        c_rate = None
         for batch in batches:
             try:
                 cell = mjx_cell(env, params, batch, args.steps, args.cell_s)
@@ -310,16 +337,18 @@ def main(argv=None) -> None:
                 missing.append({"task": f"{spec} @ batch {batch}", "reason": f"{type(err).__name__}: {err}"[:300]})
                 print(f"{spec} batch {batch}: failed ({missing[-1]['reason']})", flush=True)
                 continue
-            if c_rate is None:
-                c_rate = mujoco_c_steps_per_s(env, cell["reset_state"], args.c_seconds)
+            state = cell["reset_state"]
+            timing = interleaved(cell["rate"],
+                                 lambda: mujoco_c_steps_per_s(env, state, args.c_seconds),
+                                 args.reps)
             row = {"task": spec, "backend": "mjx", "device": device_name(), "batch": batch,
-                   "steps_per_s": cell["steps_per_s"], "compile_s": cell["compile_s"],
-                   "mujoco_c_steps_per_s": c_rate, "steps": cell["steps"], "wall_s": cell["wall_s"],
-                   "n_substeps": env.n_substeps}
+                   "compile_s": cell["compile_s"], "steps": cell["steps"],
+                   "n_substeps": env.n_substeps, **timing}
             rows.append(row)
             print(f"{spec} batch {batch}: {row['steps_per_s']:,.0f} env-steps/s "
                   f"(compile {row['compile_s']:.1f} s, {row['steps']} steps), "
-                  f"C MuJoCo {c_rate:,.0f}/s", flush=True)
+                  f"C MuJoCo {row['mujoco_c_steps_per_s']:,.0f}/s, MJX/C "
+                  f"{row['mjx_over_c']:.3f} (load {timing['load_avg_1min']})", flush=True)
             save()
 
     save()

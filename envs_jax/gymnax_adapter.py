@@ -1,4 +1,18 @@
-"""Brings any gymnax environment onto the ``envs_jax`` protocol.
+"""Brings any gymnax environment onto the ``envs_jax`` protocol, and ours into gymnax's.
+
+``GymnaxAdapter(gymnax_env)``: a gymnax env as one of ours. ``to_gymnax(env)``: one of ours
+as a ``gymnax.environments.environment.Environment``, for code written against gymnax's API
+(a gymnax-style training loop, gymnax's wrappers). What changes on the way out:
+
+* ``default_params`` is a property (ours: a method);
+* ``step`` auto-resets at the end of an episode as gymnax's does (ours never does), and
+  returns gymnax's six values ``(obs, state, reward, terminated, truncated, info)``;
+* ``info`` carries gymnax's keys: ``"final_observation"`` (the true last observation,
+  which gymnax's ``FlattenObservationWrapper`` reshapes), ``"terminated"``,
+  ``"truncated"`` and ``"discount"``; our ``"final_obs"`` is renamed to it;
+* the spaces are gymnax's ``Discrete`` / ``Box``.
+
+The flags of the adapter in:
 
 gymnax's own ``step`` auto-resets and returns a 6-tuple; the adapter uses the raw
 ``reset_env`` / ``step_env`` instead (no auto-reset; wrap in ``AutoReset``) and derives
@@ -21,6 +35,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import struct
 
 from envs_jax import spaces
 from envs_jax.core import Environment, EnvStep
@@ -122,3 +137,93 @@ class GymnaxAdapter(Environment):
 
     def action_space(self, params: Any) -> spaces.Space:
         return convert_space(self.gymnax_env.action_space(params))
+
+
+def to_gymnax_space(space: spaces.Space) -> Any:
+    """Our ``Discrete`` / ``Box`` as gymnax's.
+
+    Raises:
+        TypeError: for other spaces.
+    """
+    from gymnax.environments import spaces as gymnax_spaces
+
+    if isinstance(space, spaces.Discrete):
+        return gymnax_spaces.Discrete(space.n)
+    if isinstance(space, spaces.Box):
+        return gymnax_spaces.Box(space.low, space.high, tuple(space.shape), space.dtype)
+    raise TypeError(f"to_gymnax_space: unsupported space {space!r}")
+
+
+@struct.dataclass
+class ToGymnaxState:
+    """``to_gymnax``'s state: ours, plus what gymnax's ``step`` reads back from the state.
+
+    Attributes:
+        env_state: our env's state.
+        time: ``[]`` int32, steps in the current episode (gymnax's ``EnvState.time``).
+        truncated: ``[]`` bool, the last transition was cut by our env's time limit.
+    """
+
+    env_state: Any
+    time: jax.Array
+    truncated: jax.Array
+
+
+def to_gymnax(env: Environment, params: Any = None) -> Any:
+    """Our ``env`` as a gymnax ``Environment`` (see the module docstring).
+
+    Args:
+        env: a base env of our protocol (no auto-reset: gymnax's ``step`` adds its own).
+        params: the params ``default_params`` returns (default ``env.default_params()``).
+
+    Returns:
+        An instance of a ``gymnax.environments.environment.Environment`` subclass (made
+        here, not at import: importing gymnax costs seconds).
+    """
+    from gymnax.environments import environment as gymnax_env
+
+    class _ToGymnax(gymnax_env.Environment):
+        def __init__(self):
+            super().__init__()
+            self.env = env
+            self._params = env.default_params() if params is None else params
+
+        @property
+        def name(self) -> str:
+            return f"to_gymnax({getattr(env, 'name', type(env).__name__)})"
+
+        @property
+        def default_params(self) -> Any:
+            return self._params
+
+        @property
+        def num_actions(self) -> int:
+            space = env.action_space(self._params)
+            if not isinstance(space, spaces.Discrete):
+                raise AttributeError("num_actions: the action space is not Discrete")
+            return space.n
+
+        def reset_env(self, key, params):
+            obs, state = env.reset(key, params)
+            return obs, ToGymnaxState(state, jnp.zeros((), jnp.int32), jnp.zeros((), bool))
+
+        def step_env(self, key, state, action, params):
+            ts = env.step(key, state.env_state, action, params)
+            info = {k: v for k, v in ts.info.items() if k != "final_obs"}
+            info["discount"] = 1.0 - ts.terminated.astype(jnp.float32)
+            new_state = ToGymnaxState(ts.state, state.time + 1, ts.truncated)
+            return ts.obs, new_state, ts.reward, ts.terminated, info
+
+        def is_truncated(self, state, params):
+            return state.truncated
+
+        def is_terminated(self, state, params):
+            raise NotImplementedError("to_gymnax reports termination from step_env only")
+
+        def observation_space(self, params):
+            return to_gymnax_space(env.observation_space(params))
+
+        def action_space(self, params):
+            return to_gymnax_space(env.action_space(params))
+
+    return _ToGymnax()

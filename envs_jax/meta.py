@@ -1,13 +1,17 @@
-"""Trials for meta-RL: several episodes of one task form one meta-episode.
+"""Task distributions as environments: trials for meta-RL, and a fresh task per episode.
 
-Source: Duan et al. 2016, "RL^2: Fast Reinforcement Learning via Slow Reinforcement
-Learning" (arXiv 1611.02779), section 3: a trial is ``n`` episodes on one task drawn from
-the task distribution; the agent sees the observation, the previous action, the previous
-reward and a termination flag, and its memory persists across the episodes of a trial.
+* ``TrialWrapper``: several episodes of one task form one meta-episode. Source: Duan et al.
+  2016, "RL^2: Fast Reinforcement Learning via Slow Reinforcement Learning" (arXiv
+  1611.02779), section 3: a trial is ``n`` episodes on one task drawn from the task
+  distribution; the agent sees the observation, the previous action, the previous reward
+  and a termination flag, and its memory persists across the episodes of a trial.
+* ``TaskPerEpisode``: every ``reset`` draws a new task, kept in the state for that episode
+  (D4RL's antmaze-v2 evaluation draws a noisy goal per episode).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -18,7 +22,7 @@ from flax import struct
 from envs_jax import spaces
 from envs_jax._checks import check_int
 from envs_jax.core import Environment, EnvStep, MetaEnvironment
-from envs_jax.wrappers import tree_select
+from envs_jax.wrappers import Wrapper, tree_select
 
 
 @struct.dataclass
@@ -226,3 +230,113 @@ class TrialWrapper(Environment[TrialState, TrialParams]):
 
     def action_space(self, params: TrialParams | None = None) -> spaces.Discrete:
         return spaces.Discrete(self.num_actions)
+
+
+@struct.dataclass
+class TaskEpisodeState:
+    """State of ``TaskPerEpisode``.
+
+    Attributes:
+        env_state: the inner env's state.
+        task: the inner ``EnvParams`` of this episode, drawn at ``reset``.
+    """
+
+    env_state: Any
+    task: Any
+
+
+class TaskPerEpisode(Wrapper):
+    """Draws a fresh task at every ``reset``; the episode runs on it whatever ``params`` say.
+
+    For evaluation protocols that draw a task per episode, such as D4RL's antmaze-v2 (a
+    noisy goal at every reset: ``AntMaze.sample_task``; the unwrapped ``AntMaze.reset``
+    keeps ``params.goal``). A generic evaluator that only calls ``reset(key, params)`` and
+    ``step(key, state, action, params)`` with ONE ``params`` for all episodes then gets a
+    new task per episode, drawn from the reset key::
+
+        env = TaskPerEpisode(AntMaze("umaze"))
+        params = env.default_params()      # TrialParams(resample_task=True)
+        obs, state = env.reset(key, params)  # state.task.goal: this episode's goal
+        ts = env.step(key_step, state, action, params)
+
+    ``reset(key, params)`` splits ``key`` into ``(key_task, key_reset)``, takes ``task =
+    sample_task(key_task, params.task)`` if ``params.resample_task`` else ``params.task``,
+    and resets the inner env with ``key_reset`` on ``task``. ``step`` ignores ``params``
+    and steps the inner env on ``state.task``. Observations, rewards, flags and ``info``
+    are the inner env's (the task is not added to the observation: antmaze-v2 does not
+    observe its goal).
+
+    Stacking: ``AutoReset(TaskPerEpisode(env))`` draws a new task for every episode
+    (``AutoReset`` calls this ``reset``); ``CachedAutoReset(TaskPerEpisode(env))`` would
+    restore the cached state, task included, so every episode of one env repeats its task.
+
+    Params are ``TrialParams`` (``task``, ``resample_task``): ``default_params()`` resamples
+    with the inner default as the unused fallback; ``params_for_tasks(tasks)`` runs fixed
+    tasks instead (held-out goals, reproducible tests).
+
+    Args:
+        env: the inner environment (base env, no auto-reset).
+        sample_task: ``(key, task) -> task``, the draw at reset, given ``params.task`` (to
+            keep what the draw does not change, e.g. ``params.task.replace(goal=...)``);
+            default ``env.sample_task(key)``, which ignores ``params.task``. It must return
+            the structure, shapes and dtypes of ``params.task``.
+
+    Raises:
+        TypeError: if ``sample_task`` is None and ``env`` has no ``sample_task`` method.
+    """
+
+    def __init__(
+        self, env: Environment, sample_task: Callable[[jax.Array, Any], Any] | None = None
+    ):
+        super().__init__(env)
+        if sample_task is None:
+            if not callable(getattr(env, "sample_task", None)):
+                raise TypeError(
+                    f"TaskPerEpisode: {env.name} has no sample_task(key) method; pass "
+                    "sample_task=(key, task) -> task"
+                )
+            sample_task = lambda key, task: env.sample_task(key)
+        self._sample_task = sample_task
+
+    @property
+    def name(self) -> str:
+        return f"TaskPerEpisode[{self.env.name}]"
+
+    def default_params(self) -> TrialParams:
+        """A fresh task every episode (``resample_task=True``), inner default as fallback."""
+        return TrialParams(task=self.env.default_params(), resample_task=jnp.array(True))
+
+    params_for_tasks = staticmethod(TrialWrapper.params_for_tasks)
+
+    def episode_task(self, key: jax.Array, params: TrialParams) -> Any:
+        """The task ``reset(key, params)`` runs on (inner ``EnvParams``).
+
+        Cheap to call on its own (no inner reset): evaluators and tests can read the goals
+        a batch of reset keys will draw.
+        """
+        key_task, _ = jax.random.split(key)
+        return tree_select(
+            params.resample_task, self._sample_task(key_task, params.task), params.task
+        )
+
+    def reset(self, key: jax.Array, params: TrialParams) -> tuple[jax.Array, TaskEpisodeState]:
+        _, key_reset = jax.random.split(key)
+        task = self.episode_task(key, params)
+        obs, env_state = self.env.reset(key_reset, task)
+        return obs, TaskEpisodeState(env_state=env_state, task=task)
+
+    def step(
+        self, key: jax.Array, state: TaskEpisodeState, action: jax.Array, params: TrialParams
+    ) -> EnvStep:
+        del params  # the episode's task was drawn at reset and lives in the state
+        ts = self.env.step(key, state.env_state, action, state.task)
+        return ts._replace(state=state.replace(env_state=ts.state))
+
+    def observation_space(self, params: TrialParams | None = None) -> spaces.Space:
+        return self.env.observation_space(self._task(params))
+
+    def action_space(self, params: TrialParams | None = None) -> spaces.Space:
+        return self.env.action_space(self._task(params))
+
+    def _task(self, params: TrialParams | None) -> Any:
+        return self.env.default_params() if params is None else params.task

@@ -18,6 +18,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from envs_jax import spaces
@@ -90,6 +91,40 @@ class AutoReset(Wrapper):
             state=tree_select(done, state_reset, ts.state),
         )
 
+
+
+class FlattenObservation(Wrapper):
+    """Observations ``[*obs_shape]`` (a board, an image) as float32 vectors ``[prod(obs_shape)]``.
+
+    For feed-forward torsos on gymnax's 2-D boards (Catch-bsuite ``[10, 5]`` int32, DeepSea
+    ``[8, 8]``) and MinAtar's ``[10, 10, C]`` images. ``info["final_obs"]`` is flattened
+    the same way. Requires a ``Box`` observation space.
+    """
+
+    def _flat(self, obs: jax.Array) -> jax.Array:
+        return jnp.reshape(obs, (-1,)).astype(jnp.float32)
+
+    def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, Any]:
+        obs, state = self.env.reset(key, params)
+        return self._flat(obs), state
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> EnvStep:
+        ts = self.env.step(key, state, action, params)
+        info = {**ts.info, "final_obs": self._flat(ts.info["final_obs"])}
+        return ts._replace(obs=self._flat(ts.obs), info=info)
+
+    def observation_space(self, params: Any) -> spaces.Box:
+        """The flattened ``Box`` (float32 bounds, element-wise as the inner space's).
+
+        Raises:
+            TypeError: the inner observation space is not a ``Box``.
+        """
+        space = self.env.observation_space(params)
+        if not isinstance(space, spaces.Box):
+            raise TypeError(f"FlattenObservation: expected a Box observation space, got "
+                            f"{space!r}")
+        return spaces.Box(np.reshape(space.low, -1), np.reshape(space.high, -1),
+                          (int(np.prod(space.shape)),), np.float32)
 
 @struct.dataclass
 class CachedResetState:

@@ -22,7 +22,9 @@ Source: D4RL (Fu et al. 2020), ``d4rl/locomotion/{ant.py, maze_env.py, goal_reac
 * Reset: ``qpos0 + U(-0.1, 0.1)``, ``qvel = 0.1 * N(0, 1)`` at the start cell.
 * Goal: ``params.goal`` ``[2]``. ``default_params`` puts it at the ``G`` cell's position;
   ``sample_goal`` draws D4RL's noisy evaluation goal (``G`` cell + ``U(0, 1)`` +
-  ``U(0, 0.5)`` per axis, clamped at 0), as antmaze-v2 does at every reset.
+  ``U(0, 0.5)`` per axis, clamped at 0), as antmaze-v2 does at every reset. ``reset``
+  itself keeps ``params.goal``: for a goal per episode, as antmaze-v2 evaluates, wrap the
+  env in ``envs_jax.meta.TaskPerEpisode`` (each reset key then draws ``sample_task``).
 
 Maps are D4RL's ``U_MAZE_TEST``, ``BIG_MAZE_TEST`` and ``HARDEST_MAZE_TEST`` (checked
 against d4rl 1.1). NB: ``specs/offline_rl.md`` writes the goal rows of medium and large
@@ -234,7 +236,7 @@ class AntMaze(MjxEnv):
         return jnp.maximum(cell + noise, 0.0)
 
     def sample_task(self, key: jax.Array) -> AntMazeParams:
-        """Params with a D4RL-noisy goal (``sample_goal``)."""
+        """Params with a D4RL-noisy goal (``sample_goal``); ``TaskPerEpisode`` calls it at reset."""
         return self.default_params().replace(goal=self.sample_goal(key))
 
     def reset_data(self, key, params, model) -> tuple[mjx.Data, dict]:

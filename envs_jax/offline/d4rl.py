@@ -6,12 +6,15 @@ datasets ``observations [N, obs_dim]``, ``actions [N, act_dim]``, ``rewards [N]`
 files), optional ``next_observations``, and groups ``infos/*`` (``qpos``, ``qvel``,
 ``goal`` for AntMaze, ``action_log_probs``) and ``metadata/*``. Rows are consecutive steps;
 after an episode ends (terminal or timeout) the next row starts the next episode, so
-``observations[i + 1]`` is NOT the successor of a timeout row.
+``observations[i + 1]`` is NOT the successor of a timeout row. The last row may carry no
+end flag at all: D4RL's collection scripts stop at a row count, mid-episode. ``load_d4rl``
+reads such files as D4RL does (see ``validate_d4rl``; ``strict=True`` rejects them).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Mapping
 
 import h5py
@@ -163,6 +166,9 @@ def qlearning_dataset(
       next episode) unless ``terminate_on_end``, which keeps it;
     * ``terminals[i]`` is the done flag (discount mask ``1 - terminal``).
 
+    Runs no check: a last row without an end flag (a file cut mid-episode) is dropped like
+    any last row; ``validate_d4rl`` is where such files are reported or rejected.
+
     Args:
         data: ``observations [N, obs_dim]``, ``actions [N, act_dim]``, ``rewards [N]``,
             ``terminals [N]``, optional ``timeouts [N]`` (validated; see ``load_d4rl``).
@@ -191,37 +197,78 @@ def qlearning_dataset(
     }
 
 
+def _resolve_strict(strict: bool, allow_unfinished_last_episode: bool | None) -> bool:
+    """``strict`` after the deprecated ``allow_unfinished_last_episode`` keyword.
+
+    The old keyword was the inverse of ``strict`` with the opposite default: its
+    ``True`` is today's default, its ``False`` (once the default) is ``strict=True``.
+
+    Raises:
+        ValueError: for the contradiction ``strict=True, allow_unfinished_last_episode=True``.
+    """
+    if allow_unfinished_last_episode is None:
+        return bool(strict)
+    warnings.warn(
+        "allow_unfinished_last_episode is deprecated: unfinished last episodes are accepted "
+        "by default (as D4RL does); pass strict=True to reject them",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    if strict and allow_unfinished_last_episode:
+        raise ValueError(
+            "strict=True contradicts allow_unfinished_last_episode=True: pass strict alone"
+        )
+    return bool(strict) or not allow_unfinished_last_episode
+
+
 def validate_d4rl(
     data: Mapping[str, np.ndarray],
     spec: DatasetSpec,
     source: str = "<d4rl data>",
     *,
     action_atol: float = 1e-5,
-    allow_unfinished_last_episode: bool = False,
+    strict: bool = False,
+    allow_unfinished_last_episode: bool | None = None,
 ) -> dict[str, np.ndarray]:
     """Checks raw D4RL arrays against ``spec`` and normalises quirks.
 
     Normalisation: ``(N, 1)`` rewards/terminals/timeouts become ``[N]``; flags become bool;
     floating arrays become float32 (one ``Float64CastWarning`` naming the float64 keys).
 
+    Unfinished last episode: when the last row has no end flag (no terminal, no timeout,
+    and without a ``timeouts`` key no implied time limit either), the file was cut
+    mid-episode. D4RL's own scripts write such files (its collection scripts stop at
+    ``num_data`` rows wherever the episode stands; the AntMaze relabelling sets
+    ``terminals[-1] = 0``) and ``d4rl.qlearning_dataset`` reads them: the last row has no
+    next observation, so it never becomes a transition, and the cut episode's other rows
+    stay non-terminal transitions that bootstrap. By default (``strict=False``) this
+    function does the same: it accepts the file and issues ONE ``UnfinishedEpisodeWarning``
+    naming the file and the one row ``qlearning_dataset`` drops. ``strict=True`` raises
+    instead, for callers who want to catch truncated copies of files that should be
+    complete.
+
     Args:
         data: raw arrays from ``read_d4rl``.
         spec: the env's dimensions, action bounds and time limit.
         source: file name for error messages.
         action_atol: slack allowed outside the action box (float rounding in the files).
-        allow_unfinished_last_episode: accept a file whose last row has no end flag
-            (neither terminal, timeout, nor the implied time limit): the trailing rows are
-            then treated as a cut episode. Off by default: such files are often truncated.
+        strict: reject a last episode with no end flag (``DatasetError``) instead of
+            accepting it with a warning.
+        allow_unfinished_last_episode: deprecated inverse of ``strict`` (``True``: the
+            default behaviour; ``False``: ``strict=True``); issues a ``DeprecationWarning``.
 
     Returns:
         ``observations``, ``actions``, ``rewards``, ``terminals`` and, if present,
-        ``timeouts`` and ``next_observations``, checked and normalised.
+        ``timeouts`` and ``next_observations``, checked and normalised (all ``N`` rows:
+        dropping rows is ``qlearning_dataset``'s job).
 
     Raises:
         DatasetError: naming the file, key and row for a missing key, length mismatch,
             wrong observation/action dimension, NaN/inf, an action outside the bounds,
-            non-0/1 flags, or (unless allowed) a last episode with no end flag.
+            non-0/1 flags, or (with ``strict``) a last episode with no end flag.
+        ValueError: for ``strict=True`` with ``allow_unfinished_last_episode=True``.
     """
+    strict = _resolve_strict(strict, allow_unfinished_last_episode)
     V.require_keys(source, data, REQUIRED_KEYS)
     cast = V.Float32Caster()
     obs = cast("observations", np.asarray(data["observations"]))
@@ -254,22 +301,28 @@ def validate_d4rl(
     # Cast before the flag check so every float64 key is named in the one warning.
     cast.warn_once(source)
     ends = out["terminals"] | episode_ends(out, spec.max_episode_steps)
-    if not ends[-1] and not allow_unfinished_last_episode:
-        key = "timeouts" if "timeouts" in out else "terminals"
+    if not ends[-1]:
         implied = (
             ""
             if "timeouts" in out
-            else (
-                f" (no 'timeouts' key: the time limit of {spec.max_episode_steps} steps is not "
-                "reached either)"
-            )
+            else f"; no 'timeouts' key and the {spec.max_episode_steps}-step time limit is "
+            "not reached either"
         )
-        V.fail(
-            source,
-            key,
-            "last episode has no end flag: neither terminals nor timeouts is set on the "
-            f"last row{implied}; pass allow_unfinished_last_episode=True to treat it as cut",
-            index=n - 1,
+        if strict:
+            V.fail(
+                source,
+                "timeouts" if "timeouts" in out else "terminals",
+                "last episode has no end flag: neither terminals nor timeouts is set on the "
+                f"last row{implied} (strict=True; the default accepts the file and drops "
+                "that row, as d4rl.qlearning_dataset does)",
+                index=n - 1,
+            )
+        warnings.warn(
+            f"{source}: last episode unfinished (no terminal or timeout on its last row, "
+            f"row {n - 1}{implied}): dropped 1 row, that final row, which has no next "
+            "observation (as d4rl.qlearning_dataset does); strict=True rejects such files",
+            V.UnfinishedEpisodeWarning,
+            stacklevel=2,
         )
     return out
 
@@ -281,7 +334,8 @@ def load_d4rl(
     remap_antmaze_rewards: bool | None = None,
     terminate_on_end: bool = False,
     action_atol: float = 1e-5,
-    allow_unfinished_last_episode: bool = False,
+    strict: bool = False,
+    allow_unfinished_last_episode: bool | None = None,
     device: jax.Device | None = None,
 ) -> OfflineDataset:
     """Reads, validates and converts a D4RL HDF5 file into a device-resident dataset.
@@ -293,25 +347,30 @@ def load_d4rl(
             an AntMaze name.
         terminate_on_end: see ``qlearning_dataset``.
         action_atol: slack allowed outside the action box.
-        allow_unfinished_last_episode: see ``validate_d4rl``.
+        strict: reject a file whose last episode has no end flag. Default False: accept
+            it, as D4RL does (its last row never becomes a transition), with one
+            ``UnfinishedEpisodeWarning``; see ``validate_d4rl``.
+        allow_unfinished_last_episode: deprecated inverse of ``strict``.
         device: target device (default device if None).
 
     Returns:
-        ``OfflineDataset`` of ``qlearning_dataset`` transitions (float32, bool flags).
+        ``OfflineDataset`` of ``qlearning_dataset`` transitions (float32, bool flags):
+        exactly the transitions of ``d4rl.qlearning_dataset`` on the same file.
 
     Raises:
         FileNotFoundError: if ``path`` does not exist.
         DatasetError: for every defect listed in ``validate_d4rl`` and unreadable files.
-        ValueError: for an unknown env name.
+        ValueError: for an unknown env name, or contradictory ``strict`` keywords.
     """
     source = os.fspath(path)
+    strict = _resolve_strict(strict, allow_unfinished_last_episode)
     spec = env if isinstance(env, DatasetSpec) else spec_for(env)
     data = validate_d4rl(
         read_d4rl(source, LOADED_KEYS),
         spec,
         source,
         action_atol=action_atol,
-        allow_unfinished_last_episode=allow_unfinished_last_episode,
+        strict=strict,
     )
     q = qlearning_dataset(data, spec.max_episode_steps, terminate_on_end)
     if remap_antmaze_rewards is None:

@@ -30,6 +30,7 @@ import json
 import os
 import pathlib
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 
 import h5py
@@ -276,6 +277,7 @@ def load_minari(
     *,
     remap_antmaze_rewards: bool | None = None,
     action_atol: float = 1e-5,
+    strict: bool = False,
     device: jax.Device | None = None,
 ) -> OfflineDataset:
     """Reads, validates and flattens a Minari dataset into a device-resident dataset.
@@ -284,6 +286,12 @@ def load_minari(
     ``terminals = terminations[t]`` and ``timeouts = truncations[t] & ~terminations[t]``:
     every step is kept (Minari stores the ``T + 1``-th observation).
 
+    Episodes with no end flag (neither ``terminations`` nor ``truncations`` on the last
+    step) get the same policy as ``load_d4rl``'s unfinished last episode: accepted by
+    default with ONE ``UnfinishedEpisodeWarning``, rejected with ``strict=True``. Unlike
+    D4RL, nothing is dropped: that step still has its true next observation, so it stays a
+    transition with ``terminals = timeouts = False`` (it bootstraps).
+
     Args:
         path: the dataset dir, its ``data/`` dir, or ``main_data.hdf5``.
         env: a dataset/env name or ``DatasetSpec`` to check dimensions and action bounds
@@ -291,6 +299,8 @@ def load_minari(
         remap_antmaze_rewards: ``r -> 4 (r - 0.5)``; default: iff ``env`` (or else the
             metadata's ``dataset_id``) names AntMaze.
         action_atol: slack allowed outside the action box.
+        strict: reject an episode whose last step has no end flag (``DatasetError``)
+            instead of keeping it with a warning.
         device: target device.
 
     Returns:
@@ -300,9 +310,9 @@ def load_minari(
         FileNotFoundError: if no ``main_data.hdf5`` is found.
         DatasetError: naming the file, key (``episode_<i>/<key>``) and step for a missing
             key, length mismatch (observations must have ``T + 1`` rows), NaN/inf, wrong
-            dimension, an action outside the bounds, an episode whose last step is neither
-            terminated nor truncated, a metadata count that disagrees with the file, or a
-            truncated/corrupt HDF5.
+            dimension, an action outside the bounds, (with ``strict``) an episode whose last
+            step is neither terminated nor truncated, a metadata count that disagrees with
+            the file, or a truncated/corrupt HDF5.
     """
     metadata, episodes = read_minari(path, with_infos=False)
     source = str(_data_dir(path) / MAIN_FILE)
@@ -322,6 +332,7 @@ def load_minari(
             f"file holds {len(episodes)} episodes",
         )
     cast = V.Float32Caster()
+    unflagged: list[str] = []
     parts: dict[str, list[np.ndarray]] = {
         k: []
         for k in (
@@ -369,13 +380,15 @@ def load_minari(
             V.require_finite(source, f"{name}/{key}", array)
         V.require_action_bounds(source, f"{name}/actions", actions, spec, action_atol)
         if not (terms[-1] or truncs[-1]):
-            V.fail(
-                source,
-                f"{name}/terminations",
-                "episode has no end flag: neither terminations nor truncations is set on "
-                "its last step",
-                index=t - 1,
-            )
+            if strict:
+                V.fail(
+                    source,
+                    f"{name}/terminations",
+                    "episode has no end flag: neither terminations nor truncations is set on "
+                    "its last step (strict=True; the default keeps its steps with a warning)",
+                    index=t - 1,
+                )
+            unflagged.append(name)
         parts["observations"].append(obs[:-1])
         parts["next_observations"].append(obs[1:])
         parts["actions"].append(actions)
@@ -383,6 +396,15 @@ def load_minari(
         parts["terminals"].append(terms)
         parts["timeouts"].append(truncs & ~terms)
     cast.warn_once(source)
+    if unflagged:
+        shown = ", ".join(unflagged[:4]) + (" ..." if len(unflagged) > 4 else "")
+        warnings.warn(
+            f"{source}: {len(unflagged)} episode(s) with no terminations or truncations flag "
+            f"on the last step ({shown}): kept as non-terminal, 0 steps dropped (each has its "
+            "next observation); strict=True rejects such files",
+            V.UnfinishedEpisodeWarning,
+            stacklevel=2,
+        )
     data = {k: np.concatenate(v) for k, v in parts.items()}
     if remap_antmaze_rewards is None:
         name = env if isinstance(env, str) else str(metadata.get("dataset_id", ""))

@@ -25,10 +25,12 @@ from envs_jax.offline.d4rl import write_d4rl
 from envs_jax.offline.dataset import OfflineDataset, from_numpy
 from envs_jax.offline.minari import write_minari
 from envs_jax.offline.specs import DatasetSpec
+from envs_jax.policy import Policy, as_policy
 from envs_jax.wrappers import tree_select
 
-Policy = Callable[[jax.Array, jax.Array], jax.Array]
-"""``policy(key, obs [obs_dim]) -> action [action_dim]``, jittable."""
+PolicyFn = Callable[[jax.Array, jax.Array], jax.Array]
+"""``policy(key, obs [obs_dim]) -> action [action_dim]``, jittable (wrapped into the
+``envs_jax.policy.Policy`` protocol by ``as_policy``)."""
 
 
 @struct.dataclass
@@ -123,7 +125,7 @@ class LinearTargetEnv(Environment[TargetState, TargetParams]):
         return spaces.Box(-1.0, 1.0, (self.action_dim,))
 
 
-def uniform_policy(action_space: spaces.Box) -> Policy:
+def uniform_policy(action_space: spaces.Box) -> PolicyFn:
     """Uniform random actions in a bounded ``Box`` (D4RL's "random" datasets)."""
     return lambda key, obs: action_space.sample(key)
 
@@ -131,7 +133,7 @@ def uniform_policy(action_space: spaces.Box) -> Policy:
 def rollout(
     env: Environment,
     params,
-    policy: Policy,
+    policy: Policy | PolicyFn,
     key: jax.Array,
     num_steps: int,
     max_episode_steps: int | None = None,
@@ -141,7 +143,8 @@ def rollout(
     Args:
         env: any environment of our protocol (base env, no auto-reset) with Box spaces.
         params: its params.
-        policy: ``policy(key, obs) -> action``.
+        policy: an ``envs_jax.policy.Policy`` (run on one env; its memory is reset at
+            every episode start), or ``policy(key, obs) -> action``.
         key: PRNG key.
         num_steps: ``N``, rows to record (static).
         max_episode_steps: extra time limit on top of the env's own (None: the env's only).
@@ -154,11 +157,13 @@ def rollout(
         after a terminal or timeout; the last episode may be unfinished.
     """
     limit = max_episode_steps or np.iinfo(np.int32).max
+    pol = as_policy(policy)
 
     def env_step(carry, key_t):
-        obs, state, t = carry
+        obs, state, t, hidden = carry
         key_act, key_step, key_reset = jax.random.split(key_t, 3)
-        action = policy(key_act, obs)
+        hidden, action = pol.act(hidden, obs[None], (t == 0)[None], key_act)
+        action = action[0]
         ts = env.step(key_step, state, action, params)
         t = t + 1
         timeout = (ts.truncated | (t >= limit)) & ~ts.terminated
@@ -168,6 +173,7 @@ def rollout(
             jnp.where(done, reset_obs, ts.obs),
             tree_select(done, reset_state, ts.state),
             jnp.where(done, 0, t),
+            hidden,
         )
         row = {
             "observations": obs,
@@ -184,7 +190,8 @@ def rollout(
         key_reset, key_steps = jax.random.split(key)
         obs, state = env.reset(key_reset, params)
         _, rows = jax.lax.scan(
-            env_step, (obs, state, jnp.int32(0)), jax.random.split(key_steps, num_steps)
+            env_step, (obs, state, jnp.int32(0), pol.initial_hidden(1)),
+            jax.random.split(key_steps, num_steps)
         )
         return rows
 
@@ -245,7 +252,7 @@ def write_d4rl_from_env(
     path: str | os.PathLike,
     env: Environment,
     params,
-    policy: Policy,
+    policy: Policy | PolicyFn,
     key: jax.Array,
     num_steps: int,
     max_episode_steps: int | None = None,
@@ -263,7 +270,7 @@ def write_minari_from_env(
     dataset_dir: str | os.PathLike,
     env: Environment,
     params,
-    policy: Policy,
+    policy: Policy | PolicyFn,
     key: jax.Array,
     num_steps: int,
     dataset_id: str,

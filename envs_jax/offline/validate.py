@@ -6,7 +6,10 @@ key and, where one exists, the row index, e.g.::
     /data/hopper.hdf5: key 'rewards', index 17: non-finite value nan
 
 float64 arrays are cast to float32 with ONE ``Float64CastWarning`` per loaded file that
-lists every cast key (D4RL's hopper medium-replay / full-replay files are float64).
+lists every cast key (D4RL's hopper medium-replay / full-replay files are float64). A file
+whose data ends an episode with no end flag is accepted by default with ONE
+``UnfinishedEpisodeWarning`` (D4RL's own collection scripts write such files); the loaders'
+``strict=True`` turns it into a ``DatasetError``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,14 @@ class DatasetError(ValueError):
 
 class Float64CastWarning(UserWarning):
     """float64 arrays in a dataset file were cast to float32."""
+
+
+class UnfinishedEpisodeWarning(UserWarning):
+    """A dataset file ends an episode without an end flag; it was loaded anyway.
+
+    Issued once per file by the loaders' default (``strict=False``) mode; filter it with
+    ``warnings.filterwarnings("ignore", category=UnfinishedEpisodeWarning)``.
+    """
 
 
 def fail(source: str, key: str, problem: str, index: int | str | None = None) -> None:

@@ -7,26 +7,17 @@ the SAME tasks, drawn once from a fixed key.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import distrax
 import jax
 import jax.numpy as jnp
 
+from envs_jax.policy import EpisodeStats, Policy, evaluate_episodes  # noqa: F401  (the one
+# Policy protocol and episode evaluator live in the bottom layer; re-exported here)
+
 HELDOUT_TASK_SEED = 1611_02779  # RL^2's arXiv number: a fixed, documented key
 """Key of the held-out evaluation tasks; never used for training."""
-
-
-class Policy(NamedTuple):
-    """A policy in the interface every evaluator and baseline uses.
-
-    ``initial_hidden(N) -> hidden [N, H]``;
-    ``act(hidden, obs [N, obs_dim], reset [N] bool, key) -> (hidden, action [N] int32)``.
-    """
-
-    initial_hidden: Callable[[int], jax.Array]
-    act: Callable[[jax.Array, jax.Array, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
 
 def network_policy(net, params, greedy: bool = False) -> Policy:

@@ -139,3 +139,37 @@ class GRUActorCritic(nn.Module):
     def initial_hidden(self, num_envs: int) -> jax.Array:
         """Zero recurrent state ``[N, H]`` float32."""
         return jnp.zeros((num_envs, self.hidden_size), jnp.float32)
+
+
+class ConvActorCritic(nn.Module):
+    """Feed-forward actor-critic on image observations ``[T, N, H, W, C]`` (MinAtar).
+
+    Source: Young & Tian 2019, "MinAtar" (sec. 4): one 3x3 convolution with 16 filters,
+    stride 1, ReLU, then a fully connected ReLU layer of 128 units, shared by the policy
+    and value heads here.
+
+    Attributes:
+        num_actions: size A of the discrete action space.
+        features: convolution filters.
+        hidden_size: width of the fully connected layer.
+    """
+
+    num_actions: int
+    features: int = 16
+    hidden_size: int = 128
+
+    @nn.compact
+    def __call__(self, hidden, obs, reset):
+        del reset  # no memory to reset
+        lead = obs.shape[:2]
+        x = obs.reshape(-1, *obs.shape[2:]).astype(jnp.float32)       # [T*N, H, W, C]
+        x = nn.relu(nn.Conv(self.features, (3, 3), padding="VALID")(x))
+        x = x.reshape(*lead, -1)
+        x = nn.relu(_dense(self.hidden_size, np.sqrt(2))(x))
+        logits, value = Heads(self.num_actions)(x)
+        return hidden, logits, value
+
+    @staticmethod
+    def initial_hidden(num_envs: int) -> jax.Array:
+        """Dummy recurrent state ``[N, 1]`` float32 (keeps one calling convention)."""
+        return jnp.zeros((num_envs, 1), jnp.float32)

@@ -9,10 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import struct
 
 from envs_jax import spaces
 from envs_jax.bandits import BanditParams, BernoulliBandit
-from envs_jax.meta import TrialParams, TrialWrapper
+from envs_jax.core import EnvStep, MetaEnvironment
+from envs_jax.meta import TaskPerEpisode, TrialParams, TrialWrapper
 from envs_jax.tabular import MDPParams, RandomMDP, value_iteration
 from envs_jax.wrappers import AutoReset, VecEnv
 
@@ -373,3 +375,111 @@ def test_trial_wrapper_validation():
 
     with pytest.raises(TypeError, match="must be Discrete"):
         TrialWrapper(ContinuousBandit(), num_episodes=2)
+
+
+# --- a fresh task per episode -----------------------------------------------------
+
+
+@struct.dataclass
+class GoalParams:
+    goal: jax.Array  # [] float32
+
+
+class GoalEcho(MetaEnvironment):
+    """Reward = the goal of the params a step ran on, so tasks can be read off rewards.
+
+    Episodes last 3 steps (truncated); goals are drawn from U(0, 1), the default is -1.
+    """
+
+    def default_params(self):
+        return GoalParams(goal=jnp.float32(-1.0))
+
+    def sample_task(self, key):
+        return GoalParams(goal=jax.random.uniform(key))
+
+    def reset(self, key, params):
+        return jnp.zeros(1), jnp.zeros((), jnp.int32)
+
+    def step(self, key, state, action, params):
+        t = state + 1
+        obs = jnp.full(1, t, jnp.float32)
+        info = {"final_obs": obs}
+        return EnvStep(obs, t, params.goal, jnp.zeros((), bool), t >= 3, info)
+
+    def observation_space(self, params):
+        return spaces.Box(0.0, 3.0, (1,))
+
+    def action_space(self, params):
+        return spaces.Discrete(2)
+
+
+def test_task_per_episode_draws_from_the_reset_key():
+    env = TaskPerEpisode(GoalEcho())
+    params = env.default_params()
+    assert env.name == "TaskPerEpisode[GoalEcho]" and bool(params.resample_task)
+    key = jax.random.PRNGKey(3)
+    obs, state = env.reset(key, params)
+    expected = GoalEcho().sample_task(jax.random.split(key)[0]).goal
+    assert float(state.task.goal) == float(expected) == float(env.episode_task(key, params).goal)
+    np.testing.assert_array_equal(obs, np.zeros(1))
+    # step runs on the episode's task, whatever params it is given.
+    other = TrialParams(task=GoalParams(goal=jnp.float32(7.0)), resample_task=jnp.array(False))
+    ts = env.step(key, state, 0, other)
+    assert float(ts.reward) == float(expected) and float(ts.state.task.goal) == float(expected)
+    assert int(ts.state.env_state) == 1 and "final_obs" in ts.info
+    # Fixed tasks: params_for_tasks (batched) or resample_task=False keep the given task.
+    _, kept = env.reset(key, other)
+    assert float(kept.task.goal) == 7.0
+    fixed = env.params_for_tasks(GoalParams(goal=jnp.array([0.25, 0.5], jnp.float32)))
+    _, states = jax.vmap(env.reset)(jax.random.split(key, 2), fixed)
+    np.testing.assert_array_equal(states.task.goal, [0.25, 0.5])
+    assert env.observation_space(params).shape == (1,) and env.action_space(None).n == 2
+
+
+def test_task_per_episode_new_task_each_episode_for_a_generic_evaluator():
+    env = TaskPerEpisode(GoalEcho())
+    params = env.default_params()
+    auto = AutoReset(env)
+
+    @jax.jit
+    def run(key):
+        key_eval, key_auto = jax.random.split(key)
+
+        # The offline evaluator's pattern: vmapped episodes, one reset each, shared params.
+        def episode(key_ep):
+            key_reset, key_step = jax.random.split(key_ep)
+            _, state = env.reset(key_reset, params)
+            return env.step(key_step, state, 0, params).reward
+
+        eval_rewards = jax.vmap(episode)(jax.random.split(key_eval, 16))
+
+        # AutoReset on top: 4 episodes of 3 steps in one unbatched scan.
+        def env_step(state, key_t):
+            ts = auto.step(key_t, state, 0, params)
+            return ts.state, (ts.reward, ts.truncated)
+
+        _, first = auto.reset(key_auto, params)
+        _, (rewards, truncated) = jax.lax.scan(env_step, first, jax.random.split(key_auto, 12))
+        return eval_rewards, rewards, truncated
+
+    eval_rewards, rewards, truncated = (np.asarray(x) for x in run(jax.random.PRNGKey(0)))
+    assert np.unique(eval_rewards).size == 16 and np.all((eval_rewards >= 0) & (eval_rewards < 1))
+    np.testing.assert_array_equal(truncated, np.tile([False, False, True], 4))
+    per_episode = rewards.reshape(4, 3)
+    np.testing.assert_array_equal(per_episode, per_episode[:, :1].repeat(3, axis=1))
+    assert np.unique(per_episode[:, 0]).size == 4  # a new goal for every episode
+
+
+def test_task_per_episode_custom_draw_and_validation():
+    # A custom draw sees params.task: here it shifts the given goal instead of replacing it.
+    env = TaskPerEpisode(
+        GoalEcho(), sample_task=lambda key, task: task.replace(goal=task.goal + 10.0)
+    )
+    _, state = env.reset(jax.random.PRNGKey(0), env.default_params())
+    assert float(state.task.goal) == 9.0
+
+    class NoTasks(GoalEcho):
+        sample_task = None
+
+    with pytest.raises(TypeError, match="NoTasks has no sample_task"):
+        TaskPerEpisode(NoTasks())

@@ -22,6 +22,7 @@ from envs_jax.offline import (
     spec_for,
     write_d4rl,
 )
+from envs_jax.offline.validate import UnfinishedEpisodeWarning
 
 TOY = DatasetSpec("toy", obs_dim=2, action_dim=1, max_episode_steps=3)
 
@@ -295,29 +296,140 @@ def bad_file(tmp_path, mutate):
             lambda d: d.update(terminals=np.full(40, 0.5, np.float32)),
             r"key 'terminals', index 0: expected 0 or 1",
         ),
-        (
-            lambda d: d["timeouts"].__setitem__(39, False),
-            r"key 'timeouts', index 39: last episode has no end flag",
-        ),
     ],
 )
-def test_bad_file_errors(tmp_path, mutate, message):
+@pytest.mark.parametrize("strict", [False, True])
+def test_bad_file_errors(tmp_path, mutate, message, strict):
     path = bad_file(tmp_path, mutate)
     with pytest.raises(DatasetError, match=message):
-        load_d4rl(path, "hopper-medium-v2")
+        load_d4rl(path, "hopper-medium-v2", strict=strict)
 
 
 def test_dataset_error_is_value_error():
     assert issubclass(DatasetError, ValueError)
 
 
-def test_unfinished_last_episode_can_be_allowed(tmp_path):
+# ---------------------------------------------------------------- unfinished last episode
+
+
+def unfinished_warnings(caught):
+    return [w for w in caught if issubclass(w.category, UnfinishedEpisodeWarning)]
+
+
+def load_recording(*args, **kwargs):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_d4rl(*args, **kwargs)
+    return ds, caught
+
+
+def test_file_cut_mid_episode_hand_written_transitions(tmp_path):
+    # Three episodes in 7 rows: rows 0-1 end in a terminal (row 1), rows 2-3 in a timeout
+    # (row 3), rows 4-6 are cut: row 6, the last, has neither flag (D4RL's collection
+    # scripts stop at num_data rows like this).
+    data = {
+        "observations": np.array(
+            [
+                [0.1, -1.0],
+                [0.2, -0.9],
+                [0.3, -0.8],
+                [0.4, -0.7],
+                [1.1, 2.0],
+                [1.2, 2.1],
+                [1.3, 2.2],
+            ],
+            np.float32,
+        ),
+        "actions": np.array([[0.5], [-0.5], [0.25], [-0.25], [0.75], [-0.75], [1.0]], np.float32),
+        "rewards": np.array([1, 2, 3, 4, 5, 6, 7], np.float32),
+        "terminals": np.array([0, 1, 0, 0, 0, 0, 0], bool),
+        "timeouts": np.array([0, 0, 0, 1, 0, 0, 0], bool),
+    }
+    path = write_raw(tmp_path / "cut-mid-episode.hdf5", data)
+    ds, caught = load_recording(path, TOY)
+    # d4rl.qlearning_dataset: rows 0..5 with next = row + 1, minus the timeout row 3; the
+    # last row 6 has no next row. Row 1's successor (row 2) belongs to the next episode,
+    # but the terminal masks it.
+    np.testing.assert_array_equal(
+        np.asarray(ds.observations),
+        np.array([[0.1, -1.0], [0.2, -0.9], [0.3, -0.8], [1.1, 2.0], [1.2, 2.1]], np.float32),
+    )
+    np.testing.assert_array_equal(
+        np.asarray(ds.next_observations),
+        np.array([[0.2, -0.9], [0.3, -0.8], [0.4, -0.7], [1.2, 2.1], [1.3, 2.2]], np.float32),
+    )
+    np.testing.assert_array_equal(
+        np.asarray(ds.actions), np.array([[0.5], [-0.5], [0.25], [0.75], [-0.75]], np.float32)
+    )
+    np.testing.assert_array_equal(np.asarray(ds.rewards), np.array([1, 2, 3, 5, 6], np.float32))
+    np.testing.assert_array_equal(np.asarray(ds.terminals), [False, True, False, False, False])
+    np.testing.assert_array_equal(np.asarray(ds.timeouts), [False] * 5)
+    notices = unfinished_warnings(caught)
+    assert len(notices) == 1, [str(w.message) for w in caught]
+    message = str(notices[0].message)
+    assert "\n" not in message and message.startswith(f"{path}: last episode unfinished")
+    assert "row 6" in message and "dropped 1 row" in message and "strict=True" in message
+
+    # terminate_on_end keeps the timeout row 3 (with its wrong successor, row 4, as D4RL).
+    kept, _ = load_recording(path, TOY, terminate_on_end=True)
+    np.testing.assert_array_equal(
+        np.asarray(kept.rewards), np.array([1, 2, 3, 4, 5, 6], np.float32)
+    )
+    np.testing.assert_array_equal(
+        np.asarray(kept.next_observations)[3], np.array([1.1, 2.0], np.float32)
+    )
+    np.testing.assert_array_equal(np.asarray(kept.timeouts), [0, 0, 0, 1, 0, 0])
+
+    with pytest.raises(
+        DatasetError,
+        match=r"cut-mid-episode\.hdf5: key 'timeouts', index 6: last episode has no end flag",
+    ):
+        load_d4rl(path, TOY, strict=True)
+
+
+def test_unfinished_last_episode_default_is_d4rl(tmp_path):
     path = bad_file(tmp_path, lambda d: d["timeouts"].__setitem__(39, False))
-    ds = load_d4rl(path, "hopper", allow_unfinished_last_episode=True)
-    assert ds.size == 39 - 3  # last row plus 3 timeouts dropped
+    ds, caught = load_recording(path, "hopper-medium-v2")
+    data = read_d4rl(path)
+    rows, _ = reference_qlearning(data, 1000)
+    assert ds.size == len(rows) == 39 - 3  # the last row plus the timeout rows 9, 19, 29
+    np.testing.assert_array_equal(np.asarray(ds.observations), data["observations"][rows])
+    np.testing.assert_array_equal(np.asarray(ds.next_observations), data["observations"][rows + 1])
+    np.testing.assert_array_equal(np.asarray(ds.rewards), data["rewards"][rows])
+    assert not np.asarray(ds.terminals).any() and not np.asarray(ds.timeouts).any()
+    notices = unfinished_warnings(caught)
+    assert len(notices) == 1 and str(notices[0].message).startswith(f"{path}: ")
+    assert "row 39" in str(notices[0].message)
+    # A finished file gives no such warning.
+    _, caught = load_recording(bad_file(tmp_path, lambda d: None), "hopper-medium-v2")
+    assert not unfinished_warnings(caught)
 
 
-def test_no_timeouts_and_no_implied_end_is_an_error(tmp_path):
+def test_unfinished_last_episode_strict_is_an_error(tmp_path):
+    path = bad_file(tmp_path, lambda d: d["timeouts"].__setitem__(39, False))
+    with pytest.raises(
+        DatasetError,
+        match=r"bad\.hdf5: key 'timeouts', index 39: last episode has no end flag: neither "
+        r"terminals nor timeouts is set on the last row \(strict=True",
+    ):
+        load_d4rl(path, "hopper-medium-v2", strict=True)
+
+
+def test_allow_unfinished_last_episode_is_a_deprecated_inverse_of_strict(tmp_path):
+    path = bad_file(tmp_path, lambda d: d["timeouts"].__setitem__(39, False))
+    with (
+        pytest.warns(DeprecationWarning, match="allow_unfinished_last_episode is deprecated"),
+        pytest.warns(UnfinishedEpisodeWarning, match="dropped 1 row"),
+    ):
+        ds = load_d4rl(path, "hopper", allow_unfinished_last_episode=True)
+    assert ds.size == 39 - 3
+    with pytest.warns(DeprecationWarning), pytest.raises(DatasetError, match="no end flag"):
+        load_d4rl(path, "hopper", allow_unfinished_last_episode=False)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="contradicts"):
+        load_d4rl(path, "hopper", strict=True, allow_unfinished_last_episode=True)
+
+
+def test_no_timeouts_and_no_implied_end(tmp_path):
     def drop(d):
         d.pop("timeouts")
 
@@ -326,7 +438,12 @@ def test_no_timeouts_and_no_implied_end_is_an_error(tmp_path):
         DatasetError,
         match=r"key 'terminals', index 39: last episode has no end flag.*no 'timeouts' key",
     ):
-        load_d4rl(path, "hopper")
+        load_d4rl(path, "hopper", strict=True)
+    ds, caught = load_recording(path, "hopper")
+    assert ds.size == 39  # one 40-row cut episode: every row but the last
+    np.testing.assert_array_equal(np.asarray(ds.observations), read_d4rl(path)["observations"][:39])
+    (notice,) = unfinished_warnings(caught)
+    assert "no 'timeouts' key" in str(notice.message) and "dropped 1 row" in str(notice.message)
 
 
 def test_truncated_hdf5(tmp_path):

@@ -23,6 +23,7 @@ from envs_jax.offline import (
     write_minari,
 )
 from envs_jax.offline.minari import serialize_box
+from envs_jax.offline.validate import UnfinishedEpisodeWarning
 
 OBS_DIM, ACT_DIM = 3, 2
 SPEC = DatasetSpec("toy", obs_dim=OBS_DIM, action_dim=ACT_DIM)
@@ -228,18 +229,43 @@ def _drop(key):
             lambda ep: ep["actions"].__setitem__((3, 0), -1.2),
             r"key 'episode_2/actions', index 3: action -1.2\d* outside the bounds",
         ),
-        (
-            lambda ep: ep["terminations"].__setitem__(3, False),
-            r"key 'episode_2/terminations', index 3: episode has no end flag",
-        ),
     ],
 )
-def test_bad_episode_errors(tmp_path, mutate, message):
+@pytest.mark.parametrize("strict", [False, True])
+def test_bad_episode_errors(tmp_path, mutate, message, strict):
     episodes = [make_episode(4, 10 * i) for i in range(3)]
     mutate(episodes[-1])
     path = write_raw(tmp_path / "toy", episodes)
     with pytest.raises(DatasetError, match=message):
-        load_minari(path, SPEC)
+        load_minari(path, SPEC, strict=strict)
+
+
+def test_episode_without_end_flag(tmp_path):
+    # Episodes 0 and 2 (of 3) end with neither flag. Every step still has its next
+    # observation, so the default keeps all 12 steps, unflagged, with one warning.
+    episodes = [make_episode(4, 10 * i) for i in range(3)]
+    for i in (0, 2):
+        episodes[i]["terminations"][3] = False
+    path = write_raw(tmp_path / "toy", episodes)
+    with pytest.raises(
+        DatasetError,
+        match=r"key 'episode_0/terminations', index 3: episode has no end flag.*strict=True",
+    ):
+        load_minari(path, SPEC, strict=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = load_minari(path, SPEC)
+    notices = [w for w in caught if issubclass(w.category, UnfinishedEpisodeWarning)]
+    assert len(notices) == 1, [str(w.message) for w in caught]
+    message = str(notices[0].message)
+    assert "main_data.hdf5: 2 episode(s)" in message and "episode_0, episode_2" in message
+    assert "0 steps dropped" in message
+    assert ds.size == 12
+    obs0 = np.asarray(ds.observations)[:, 0]
+    np.testing.assert_array_equal(obs0, [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23])
+    np.testing.assert_array_equal(np.asarray(ds.next_observations)[:, 0], obs0 + 1)
+    np.testing.assert_array_equal(np.asarray(ds.terminals), np.eye(1, 12, 7)[0])
+    assert not np.asarray(ds.timeouts).any()
 
 
 def test_wrong_observation_dimension_for_named_env(tmp_path):

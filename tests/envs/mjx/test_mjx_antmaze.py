@@ -16,6 +16,7 @@ from mjx_contract import check_contract, compile_contract_fns
 from mujoco import mjx
 
 import envs_jax
+from envs_jax.meta import TaskPerEpisode
 
 # D4RL's maps (d4rl 1.1, maze_env.py: U_MAZE_TEST, BIG_MAZE_TEST, HARDEST_MAZE_TEST), written
 # out here independently of the module: 1 wall, 0 free, R start, G goal.
@@ -161,6 +162,41 @@ def test_sample_goal_follows_d4rl_noise():
     offset = goals - np.array(GOALS["medium"])
     assert offset.min() >= 0.0 and offset.max() <= 1.5  # U(0, 1) + U(0, 0.5)
     np.testing.assert_allclose(offset.mean(axis=0), 0.75, atol=0.03)
+
+
+def test_task_per_episode_gives_each_reset_a_d4rl_goal():
+    """antmaze-v2 evaluation draws a goal per episode: ``AntMaze.reset`` alone keeps
+    ``params.goal``; ``TaskPerEpisode`` draws it from the reset key. Eager resets and task
+    hooks only (no physics step is compiled)."""
+    env, params = env_of("umaze")
+    key = jax.random.PRNGKey(0)
+    _, plain = env.reset(key, params)
+    assert plain.extras == {}  # nothing per-episode about the goal without the wrapper
+    wrapped = TaskPerEpisode(env)
+    eval_params = wrapped.default_params()
+    goals = []
+    for k in jax.random.split(key, 3):
+        obs, state = wrapped.reset(k, eval_params)
+        goal = np.asarray(state.task.goal)
+        np.testing.assert_array_equal(goal, env.sample_goal(jax.random.split(k)[0]))
+        offset = goal - np.array(GOALS["umaze"])
+        assert obs.shape == (29,) and np.all((offset >= 0.0) & (offset <= 1.5))
+        # Success is judged against the episode's own goal.
+        assert float(_step_at(env, state.task, goal).reward) == 1.0
+        assert float(_step_at(env, state.task, goal + np.array([0.6, 0.0])).reward) == 0.0
+        goals.append(goal)
+    assert len({tuple(g) for g in goals}) == 3
+    # The goals a batch of evaluation reset keys will draw, without any reset.
+    batch = jax.vmap(wrapped.episode_task, in_axes=(0, None))(
+        jax.random.split(key, 100), eval_params
+    )
+    assert (
+        batch.goal.shape == (100, 2) and np.unique(np.asarray(batch.goal), axis=0).shape[0] == 100
+    )
+    # Fixed goals (held-out evaluation) through params_for_tasks.
+    fixed = wrapped.params_for_tasks(jax.tree.map(lambda x: x[None], params))
+    task = wrapped.episode_task(key, jax.tree.map(lambda x: x[0], fixed))
+    np.testing.assert_array_equal(task.goal, params.goal)
 
 
 @pytest.fixture(scope="module")
