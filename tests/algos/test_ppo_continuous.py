@@ -64,15 +64,14 @@ def test_policy_output_must_fit_the_action_space():
 
 def test_log_std_variants():
     obs = jnp.zeros((3, 5, 2))
-    for kind, n_params in (("param", 1), ("head", 2), ("fixed", 0)):
+    for kind, n_params in (("param", 1), ("head", 1), ("fixed", 0)):
         net = GaussianActorCritic(2, (8,), log_std=kind, log_std_init=-2.9)
         variables = net.init(jax.random.PRNGKey(0), None, obs, None)
         _, (mean, log_std), value = net.apply(variables, None, obs, None)
         assert mean.shape == log_std.shape == (3, 5, 2) and value.shape == (3, 5)
         np.testing.assert_allclose(log_std, -2.9, atol=1e-5 if kind != "head" else 0.1)
         extra = set(variables["params"]) - {"Dense_0", "Dense_1", "Dense_2", "Dense_3"}
-        assert len(extra) == {"param": 1, "head": 1, "fixed": 0}[kind], extra
-        del n_params
+        assert len(extra) == n_params, extra   # LogStd_0 / the std head Dense_4 / none
 
 
 def _pendulum_return(metrics, sl):
@@ -80,9 +79,11 @@ def _pendulum_return(metrics, sl):
 
 
 def test_ppo_learns_pendulum():
-    """Gaussian PPO on gymnax Pendulum-v1 (200-step episodes; a random policy scores about
-    -1200): after 300k env steps the training episodes average above -1000."""
-    cfg = ppo.PPOConfig(num_envs=32, num_steps=64, num_updates=150, num_minibatches=16,
+    """Gaussian PPO on gymnax Pendulum-v1 (200-step episodes). The first episodes, played
+    by the initial policy (std 1, mean ~0), average about -1200; after 123k env steps
+    (about 15 s on the 2-core CPU) the last updates' training episodes average above -500
+    (measured -200 to -360 over three seeds; the solved level is about -200)."""
+    cfg = ppo.PPOConfig(num_envs=32, num_steps=64, num_updates=60, num_minibatches=16,
                         update_epochs=10, learning_rate=1e-3, gamma=0.95, gae_lambda=0.95,
                         ent_coef=0.0, clip_value=False, normalize_obs=True,
                         normalize_value=True, max_grad_norm=0.5)
@@ -90,6 +91,6 @@ def test_ppo_learns_pendulum():
     train = ppo.make_train(cfg, vec, params, GaussianActorCritic(1, (64, 64)))
     out = jax.jit(train)(jax.random.PRNGKey(0))
     m = jax.tree.map(np.asarray, out.metrics)
-    first, last = _pendulum_return(m, slice(0, 10)), _pendulum_return(m, slice(-10, None))
+    first, last = _pendulum_return(m, slice(0, 6)), _pendulum_return(m, slice(-6, None))
     assert first < -1050, first
-    assert last > -1000, last
+    assert last > -500, last

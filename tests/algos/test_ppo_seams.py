@@ -30,6 +30,17 @@ def _run(cfg, net=None, num_updates=None, **hooks):
     return jax.jit(lambda k: parts.run_updates(parts.init(k), n))(jax.random.PRNGKey(0))
 
 
+def _with_aux(cfg, **hooks):
+    """``run(aux) -> (state, metrics)``: ONE compiled program whose aux state (a traced
+    value the hooks read, e.g. a weight) is set by the caller (compiles cost ~10 s each)."""
+    vec, params = _env(cfg)
+    parts = ppo.make_train_parts(cfg, vec, params, MLPActorCritic(2, (16, 16)),
+                                 aux_init=lambda key: jnp.zeros(()), **hooks)
+    run = jax.jit(lambda k, aux: parts.run_updates(parts.init(k)._replace(aux=aux),
+                                                   cfg.num_updates))
+    return lambda aux: run(jax.random.PRNGKey(0), jnp.float32(aux))
+
+
 def _leaves(state):
     return [np.asarray(x) for x in jax.tree.leaves(state.train_state.params)]
 
@@ -52,11 +63,11 @@ def test_reward_fn_constant_shifts_targets_by_hand_computed_gae():
     d_t = c + gamma * lambda * (1 - done_t) * d_{t+1}, d_T = 0, per env."""
     c = 0.5
     cfg = dataclasses.replace(TINY, minibatch="sequence", num_updates=1)
-    plain, shifted = Recorder(), Recorder()
-    _, m0 = _run(cfg, extra_loss=plain)
-    _, m1 = _run(cfg, extra_loss=shifted, reward_fn=lambda r, traj: traj.reward + c)
-    (tr0, targets0, _, _), = plain.calls
-    (tr1, targets1, _, _), = shifted.calls
+    rec = Recorder()
+    run = _with_aux(cfg, extra_loss=rec, reward_fn=lambda r, traj: traj.reward + r.aux)
+    _, m0 = run(0.0)                                         # aux = the reward term
+    _, m1 = run(c)
+    (tr0, targets0, _, _), (tr1, targets1, _, _) = rec.calls
     np.testing.assert_array_equal(tr0.obs, tr1.obs)          # the same rollout
     done = tr1.done                                          # [T, N]
     expected = np.zeros_like(targets0)
@@ -72,20 +83,19 @@ def test_reward_fn_constant_shifts_targets_by_hand_computed_gae():
 
 def test_extra_loss_with_zero_weight_leaves_params_bitwise_unchanged():
     base, _ = _run(TINY)
-    weight = 0.0
 
-    def l2(params, mb, aux_state):
+    def l2(params, mb, weight):  # the aux state is the weight
         sq = sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(params))
         return weight * sq, {"l2": sq}
 
-    zero, metrics = _run(TINY, extra_loss=l2)
+    run = _with_aux(TINY, extra_loss=l2)
+    zero, metrics = run(0.0)
     for a, b in zip(_leaves(base), _leaves(zero)):
         np.testing.assert_array_equal(a, b)
     assert metrics["extra/l2"].shape == (TINY.num_updates,)
     assert np.all(metrics["extra/l2"] > 0)
     # A real weight goes through the same optimiser step and changes the params.
-    weight = 1.0
-    pulled, _ = _run(TINY, extra_loss=l2)
+    pulled, _ = run(1.0)
     assert max(np.abs(a - b).max() for a, b in zip(_leaves(base), _leaves(pulled))) > 1e-4
 
 
@@ -171,6 +181,8 @@ def test_normalisers_match_numpy_statistics_and_keep_the_first_ratio_at_one():
     # Rollout and loss used the same (frozen) observation statistics: before the single
     # gradient step the new policy IS the old one.
     assert abs(float(metrics["approx_kl"][0])) < 1e-6 and float(metrics["clip_frac"][0]) == 0.0
-    # Off by default: no statistics in the state.
-    plain, _ = _run(TINY, num_updates=1)
+    # Off by default: no statistics in the state (traced only, nothing compiled).
+    vec, params = _env(TINY)
+    parts = ppo.make_train_parts(TINY, vec, params, MLPActorCritic(2, (16, 16)))
+    plain = jax.eval_shape(parts.init, jax.random.PRNGKey(0))
     assert plain.obs_stats is None and plain.value_stats is None and plain.aux is None
