@@ -1,18 +1,18 @@
-"""Peer side of ``benchmarks/ppo_throughput.py``: rejax's PPO (and an attempt at Brax's).
+"""rejax side of ``benchmarks/ppo_throughput.py``: a worker process (see ``bench_worker.py``).
 
-Runs in the peers' own virtual environment (``benchmarks/.venv-peers``: rejax 0.1.3,
-gymnax 0.0.9, brax 0.14.2, the same jax as purerl) and prints one JSON object per line.
-The meta-RL bandit is purerl's own ``bernoulli_bandit_trial`` env, wrapped in gymnax 0.0.9's
+Runs in the peers' own virtual environment (``benchmarks/.venv-peers``: rejax 0.1.3, gymnax
+0.0.9, brax 0.14.2, the same jax as purerl), as rejax's users run it: the parent starts it
+with ``XLA_FLAGS`` stripped of purerl's XLA:CPU workaround flag and with
+``PURERL_KEEP_XLA_FLAGS=1``, so importing ``envs_jax`` for the bandit adds nothing either.
+The meta-RL bandit is purerl's own ``bernoulli_bandit_trial`` env behind gymnax 0.0.9's
 ``Environment`` API (five-value ``step`` with auto-reset), so both libraries step the very
-same dynamics. Called by ``ppo_throughput.py``; not meant to be run by hand.
+same dynamics. Started by ``ppo_throughput.py``; not meant to be run by hand.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
+import importlib.metadata
 import os
-import statistics
 import sys
 import time
 import traceback
@@ -22,7 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from bench_worker import mean_return, serve  # noqa: E402
 
 
 def bandit_as_gymnax(num_arms: int, num_episodes: int):
@@ -66,7 +70,9 @@ def bandit_as_gymnax(num_arms: int, num_episodes: int):
     return env, env.default_params
 
 
-def rejax_ppo(env_name: str, hp: dict):
+def make_rejax_ppo(env_name: str, hp: dict, updates: int):
+    """rejax PPO for ``updates`` updates per ``train`` call, with its own defaults elsewhere
+    (per-element gradient clip, two Adams, time-limit = termination)."""
     from rejax import PPO
 
     if env_name == "CartPole-v1":
@@ -74,52 +80,66 @@ def rejax_ppo(env_name: str, hp: dict):
     else:
         env, params = bandit_as_gymnax(hp["num_arms"], hp["num_episodes"])
         env_kw = {"env": env, "env_params": params}
+    steps = updates * hp["num_envs"] * hp["num_steps"]
     algo = PPO.create(
         **env_kw, num_envs=hp["num_envs"], num_steps=hp["num_steps"],
         num_epochs=hp["update_epochs"], num_minibatches=hp["num_minibatches"],
-        total_timesteps=hp["total_timesteps"], eval_freq=hp["total_timesteps"],
-        skip_initial_evaluation=True, learning_rate=hp["learning_rate"],
-        gamma=hp["gamma"], gae_lambda=hp["gae_lambda"], clip_eps=hp["clip_eps"],
-        vf_coef=hp["vf_coef"], ent_coef=hp["ent_coef"], max_grad_norm=hp["max_grad_norm"],
-        normalize_observations=False,
+        total_timesteps=steps, eval_freq=steps, skip_initial_evaluation=True,
+        learning_rate=hp["learning_rate"], gamma=hp["gamma"], gae_lambda=hp["gae_lambda"],
+        clip_eps=hp["clip_eps"], vf_coef=hp["vf_coef"], ent_coef=hp["ent_coef"],
+        max_grad_norm=hp["max_grad_norm"], normalize_observations=False,
         agent_kwargs={"hidden_layer_sizes": tuple(hp["hidden_sizes"]), "activation": "tanh"})
-    # Score the final policy outside the timed program: the timed one only trains.
-    algo_timed = algo.replace(eval_callback=lambda a, ts, rng: jnp.zeros(()))
-    return algo, algo_timed
+    # The timed program only trains: no evaluation inside it (scored apart by ``score``).
+    return algo.replace(eval_callback=lambda a, ts, rng: jnp.zeros(()))
 
 
-def run_rejax(env_name: str, hp: dict, num_seeds: int, reps: int) -> dict:
-    from rejax.evaluate import evaluate
+class RejaxSide:
+    def __init__(self):
+        self.algo = self.train = self.state = None
 
-    algo, timed = rejax_ppo(env_name, hp)
-    keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
-    t0 = time.perf_counter()
-    train = jax.jit(jax.vmap(timed.train)).lower(keys).compile()
-    compile_s = time.perf_counter() - t0
-    times = []
-    for _ in range(reps):
+    def info(self) -> dict:
+        versions = {}
+        for p in ("rejax", "gymnax", "brax", "jax", "jaxlib", "flax", "optax", "distrax"):
+            try:
+                versions[p] = importlib.metadata.version(p)
+            except importlib.metadata.PackageNotFoundError:
+                versions[p] = None
+        return {"versions": versions, "xla_flags": os.environ.get("XLA_FLAGS", ""),
+                "device": str(jax.devices()[0].device_kind), "brax": try_brax()}
+
+    def setup(self, env: str, num_seeds: int, updates: int, hparams: dict) -> dict:
+        self.algo = make_rejax_ppo(env, hparams, updates)
+        keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
+        self.state = jax.jit(jax.vmap(self.algo.init_state))(keys)
         t0 = time.perf_counter()
-        ts, _ = train(keys)
-        jax.block_until_ready(ts)
-        times.append(time.perf_counter() - t0)
-    # Final return: rejax's own evaluation (128 episodes) of each seed's final policy.
-    max_steps = algo.env_params.max_steps_in_episode
+        train = jax.vmap(lambda ts: self.algo.train(train_state=ts)[0])
+        self.train = jax.jit(train).lower(self.state).compile()
+        return {"compile_s": time.perf_counter() - t0}
 
-    def score(ts_one, key):
-        _, returns = evaluate(algo.make_act(ts_one), key, algo.env, algo.env_params, 128,
-                              max_steps)
-        return returns.mean()
+    def rep(self) -> None:
+        self.state = self.train(self.state)
+        jax.block_until_ready(self.state)
 
-    final = jax.vmap(score)(ts, jax.random.split(jax.random.PRNGKey(1), num_seeds))
-    steps = num_seeds * hp["total_timesteps"]
-    return {"library": "rejax", "env": env_name, "num_seeds": num_seeds,
-            "steps_per_s": steps / statistics.median(times),
-            "steps_per_s_runs": [steps / t for t in times],
-            "wall_clock_s_runs": times, "compile_s": compile_s,
-            "final_return": float(np.mean(np.asarray(final))),
-            "final_return_definition": "rejax evaluate(): mean return of 128 episodes of "
-                                       "the final policy, mean over seeds",
-            "device": str(jax.devices()[0].device_kind)}
+    def score(self) -> dict:
+        algo, env, env_params = self.algo, self.algo.env, self.algo.env_params
+
+        def one_seed(ts, key):
+            act_one = algo.make_act(ts)
+
+            def act(obs, k):
+                return jax.vmap(act_one)(obs, jax.random.split(k, obs.shape[0]))
+
+            def step(k, state, action):
+                obs, state, reward, done, _ = env.step_env(k, state, action, env_params)
+                return obs, state, jnp.asarray(reward, jnp.float32).squeeze(), done
+
+            return mean_return(act, lambda k: env.reset_env(k, env_params), step, key,
+                               int(env_params.max_steps_in_episode))
+
+        num_seeds = jax.tree.leaves(self.state)[0].shape[0]
+        keys = jax.random.split(jax.random.PRNGKey(1), num_seeds)
+        per_seed = np.asarray(jax.jit(jax.vmap(one_seed))(self.state, keys))
+        return {"final_return": float(per_seed.mean()), "per_seed": per_seed.tolist()}
 
 
 def try_brax() -> dict:
@@ -131,28 +151,13 @@ def try_brax() -> dict:
         brax_ppo.train(environment=envs.get_environment("fast"), num_timesteps=2048,
                        episode_length=100, num_envs=16, batch_size=16, unroll_length=16,
                        num_minibatches=4, num_updates_per_batch=4, num_evals=1)
-        return {"library": "brax", "status": "ran"}
+        return {"status": "ran"}
     except Exception as err:  # noqa: BLE001  (we report whatever stops it)
         frames = [f for f in traceback.extract_tb(err.__traceback__) if "/brax/" in f.filename]
         where = frames[-1] if frames else traceback.extract_tb(err.__traceback__)[-1]
-        return {"library": "brax", "status": "failed",
-                "error": f"{type(err).__name__}: {err}"[:300],
+        return {"status": "failed", "error": f"{type(err).__name__}: {err}"[:300],
                 "where": f"{where.filename.split('site-packages/')[-1]}:{where.lineno}"}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--hparams", required=True, help="JSON of the shared hyperparameters")
-    parser.add_argument("--envs", default="CartPole-v1,bandit")
-    parser.add_argument("--seeds", default="1,8,64")
-    parser.add_argument("--reps", type=int, default=3)
-    args = parser.parse_args()
-    hp = json.loads(args.hparams)
-    print(json.dumps(try_brax()), flush=True)
-    for env_name in args.envs.split(","):
-        for num_seeds in map(int, args.seeds.split(",")):
-            print(json.dumps(run_rejax(env_name, hp, num_seeds, args.reps)), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    serve(RejaxSide())

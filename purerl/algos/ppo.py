@@ -1,9 +1,10 @@
-"""PPO for discrete actions, feed-forward or recurrent, compiled end to end.
+"""PPO, feed-forward or recurrent, discrete or continuous actions, compiled end to end.
 
 Source: Schulman et al. 2017, "Proximal Policy Optimization Algorithms" (clipped surrogate,
 eq. 7; value + entropy terms, eq. 9), with the implementation details of Huang et al. 2022,
 "The 37 Implementation Details of PPO" (advantage normalisation per minibatch, clipped
-value loss, global-norm gradient clipping, linear annealing).
+value loss, global-norm gradient clipping, linear annealing, flat minibatches for
+feed-forward policies, whole-sequence minibatches for recurrent ones).
 
 The whole of training (rollouts, GAE, epochs x minibatches) is ``jax.lax.scan``s inside
 one traced function::
@@ -16,11 +17,39 @@ one traced function::
 ``jax.jit(jax.vmap(train))(keys)``. Recurrent nets keep their state across rollouts; it
 is reset wherever the previous step ended an episode (for RL^2: a trial).
 
+The action distribution follows the env's action space
+(``purerl.common.distributions.for_action_space``): ``Discrete`` gives a categorical over the
+net's logits, ``Box((A,))`` a diagonal Gaussian over the net's ``(mean, log_std)`` (e.g.
+``networks.GaussianActorCritic``). The sampled action goes to the env exactly as sampled,
+and its log-probability is that of the unclipped sample: PPO clips nothing. Bounds are the
+env's business (gymnax Pendulum clips the torque to +-2 inside ``step``; the AMP humanoid
+clips to [-1, 1] before its PD targets).
+
 Hyperparameters come in two kinds (as in rejax): those that fix shapes or control flow
 (``num_envs``, ``num_steps``, ``clip_value`` ...) are static fields of ``PPOConfig``; the
 float ones (``PPOHyperparams``: learning rate, gamma, gae_lambda, clip_eps, coefficients)
 are *traced*: ``init(key, seed_idx, hparams)`` stores them in the ``RunnerState``, so
 ``jax.vmap`` runs a grid of them x seeds in one compiled call (``purerl.common.sweep``).
+
+Seams, so that an algorithm built on PPO (AMP, NEAR) adds its pieces without copying the
+loop; each is a keyword argument of ``make_train_parts`` (and ``make_train``). One update
+runs, in this order:
+
+1. rollout of ``num_steps`` steps (``Transition [T, N]``, raw observations);
+2. ``aux_update(runner_state, traj) -> aux_state``: the algorithm's own state (e.g. a
+   discriminator's replay buffer), kept in ``RunnerState.aux`` and created by
+   ``aux_init(key) -> aux_state``; it runs once per update;
+3. ``reward_fn(runner_state, traj) -> reward [T, N]``: the reward GAE sees (return
+   ``traj.reward + term`` to add a term; it sees the updated ``aux``); logged episode
+   returns stay the env's;
+4. GAE, then ``update_epochs`` x ``num_minibatches`` gradient steps of
+   ``ppo_loss + extra_loss(params, minibatch, aux_state)`` with the one optimiser.
+   ``extra_loss`` returns ``(loss, metrics)``; its metrics are logged as ``extra/<name>``.
+   Extra trainable parameters (a discriminator) belong in the net's own parameter tree
+   (a module that holds the actor-critic and the discriminator), so the optimiser and the
+   global-norm clip see them; ``extra_loss`` reaches them with ``net.apply(params, ...,
+   method=...)``;
+5. the observation statistics (``normalize_obs``) take in the rollout's observations.
 """
 
 from __future__ import annotations
@@ -28,7 +57,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import distrax
 import jax
@@ -37,6 +66,9 @@ import optax
 from flax.training.train_state import TrainState
 
 from envs_jax.core import Environment
+from purerl.common import distributions
+from purerl.common import running_stats as rs
+from purerl.common.minibatch import flat_minibatches, sequence_permutation
 from purerl.common.returns import gae
 from purerl.config import require, require_positive, require_unit_interval
 
@@ -56,7 +88,13 @@ class PPOConfig:
     num_updates: int = 1000
     """Number of PPO updates (rollout + optimisation) in the whole run."""
     num_minibatches: int = 4
-    """Minibatches per epoch. Recurrent policies split along envs (whole sequences)."""
+    """Minibatches per epoch (see ``minibatch``)."""
+    minibatch: Literal["auto", "flat", "sequence"] = "auto"
+    """How a rollout is cut into minibatches. ``flat``: all N * T steps shuffled across time
+    and envs (needs a feed-forward net); ``sequence``: whole env sequences, time intact
+    (any net; what a recurrent net needs); ``auto``: flat for nets whose class says
+    ``recurrent = False`` (``purerl.common.networks``), sequence otherwise.
+    ``num_minibatches`` must divide ``num_envs`` unless this is ``flat`` (then N * T)."""
     update_epochs: int = 4
     """Passes over each rollout batch."""
     learning_rate: float = 3e-4
@@ -73,7 +111,8 @@ class PPOConfig:
     """Decay ``clip_eps`` linearly to 0 over ``num_updates`` (the seed project does)."""
     clip_value: bool = True
     """Use the clipped value loss (PPO2 style). Its range is ``clip_eps`` in reward
-    units, so with returns in the hundreds either scale rewards or turn this off."""
+    units (in normalised units with ``normalize_value``), so with returns in the hundreds
+    scale rewards, normalise values or turn this off."""
     reward_scale: float = 1.0
     """Rewards are multiplied by this for GAE and the value targets only (logged returns
     and the agent's reward input stay raw)."""
@@ -86,6 +125,17 @@ class PPOConfig:
     target_kl: float = 0.0
     """Stop an update's remaining epochs once the epoch's mean approximate KL exceeds
     ``1.5 * target_kl`` (the seed project's rule). 0 disables."""
+    normalize_obs: bool = False
+    """Feed the net observations normalised by a running mean and variance
+    (``purerl.common.running_stats``: ``clip((x - mean) / sqrt(var + 1e-5), +-5)``), kept in
+    ``RunnerState.obs_stats``. One update's rollout and epochs see the same statistics (so
+    the PPO ratio starts at 1); then the rollout's observations are merged in. Stored
+    transitions and ``extra_loss`` minibatches hold raw observations."""
+    normalize_value: bool = False
+    """The critic predicts normalised returns (rl_games' ``normalize_value``): the rollout
+    denormalises its output for GAE, and before the epochs the statistics in
+    ``RunnerState.value_stats`` take in that update's value targets, which the value loss
+    then compares, normalised (no clipping), with the critic's output."""
     log_every: int = 0
     """Print a progress line every this many updates through ``jax.debug.callback``
     (0 compiles no callback)."""
@@ -94,9 +144,17 @@ class PPOConfig:
         for name in ("num_envs", "num_steps", "num_updates", "num_minibatches",
                      "update_epochs", "learning_rate", "max_grad_norm"):
             require_positive(name, getattr(self, name))
-        require(self.num_envs % self.num_minibatches == 0, "num_minibatches",
-                f"a divisor of num_envs={self.num_envs} (minibatches are whole sequences)",
-                self.num_minibatches)
+        require(self.minibatch in ("auto", "flat", "sequence"), "minibatch",
+                "'auto', 'flat' or 'sequence'", self.minibatch)
+        if self.minibatch == "flat":
+            batch = self.num_envs * self.num_steps
+            require(batch % self.num_minibatches == 0, "num_minibatches",
+                    f"a divisor of num_envs * num_steps = {batch} (flat minibatches)",
+                    self.num_minibatches)
+        else:
+            require(self.num_envs % self.num_minibatches == 0, "num_minibatches",
+                    f"a divisor of num_envs={self.num_envs} (minibatches are whole "
+                    "sequences unless minibatch='flat')", self.num_minibatches)
         require_unit_interval("gamma", self.gamma)
         require_unit_interval("gae_lambda", self.gae_lambda)
         require(0.0 < self.clip_eps < 1.0, "clip_eps", "a number in (0, 1)", self.clip_eps)
@@ -133,16 +191,30 @@ def hyperparams_from(cfg: PPOConfig) -> PPOHyperparams:
 class Transition(NamedTuple):
     """One rollout step, stacked to ``[T, N, ...]`` by the scan."""
 
-    obs: jax.Array          # [T, N, obs_dim] input at t
+    obs: jax.Array          # [T, N, *obs_shape] input at t (raw: not normalised)
     reset: jax.Array        # [T, N] bool, recurrent state zeroed before obs[t]
-    action: jax.Array       # [T, N] int32
+    action: jax.Array       # [T, N] int32 (Discrete) or [T, N, A] float32 (Box), as sampled
     log_prob: jax.Array     # [T, N] log pi(a_t | history) at collection time
-    value: jax.Array        # [T, N] V(s_t)
+    value: jax.Array        # [T, N] V(s_t), in return units
     next_value: jax.Array   # [T, N] V(s_{t+1}) of info["final_obs"] (bootstrap)
-    reward: jax.Array       # [T, N]
+    reward: jax.Array       # [T, N] the env's reward
     terminated: jax.Array   # [T, N] bool
     done: jax.Array         # [T, N] bool, terminated | truncated
     info: dict              # episode statistics from RecordEpisodeStats
+    next_obs: Any = None    # [T, N, *obs_shape] s_{t+1}: info["final_obs"] (raw)
+
+
+class Minibatch(NamedTuple):
+    """What ``extra_loss`` gets: one minibatch of the epoch loop.
+
+    Leaves are ``[B, ...]`` with flat minibatches, ``[T, B_env, ...]`` with sequence ones.
+    """
+
+    transition: Transition  # info empty; obs / next_obs raw
+    advantages: jax.Array   # GAE advantages (not normalised)
+    targets: jax.Array      # value targets, in return units
+    hidden: Any             # None (flat) or the recurrent state before obs[0], [B_env, ...]
+    key: jax.Array          # a PRNG key of this minibatch's own
 
 
 class RunnerState(NamedTuple):
@@ -150,13 +222,16 @@ class RunnerState(NamedTuple):
 
     train_state: TrainState
     env_state: Any
-    obs: jax.Array          # [N, obs_dim] next input
+    obs: jax.Array          # [N, *obs_shape] next input (raw)
     reset: jax.Array        # [N] bool, previous step ended an episode
     hidden: Any             # [N, H] recurrent state before obs (or a pytree, env axis first)
     key: jax.Array          # PRNG key (raw uint32[2])
     update_idx: jax.Array   # int32 scalar, updates done so far
     seed_idx: jax.Array     # int32 scalar, which run of a sweep (run 0 prints progress)
     hparams: PPOHyperparams  # traced hyperparameters of this run
+    obs_stats: Any = None   # RunningStats [*obs_shape] with normalize_obs, else None
+    value_stats: Any = None  # RunningStats [] with normalize_value, else None
+    aux: Any = None         # the aux_init / aux_update state, else None
 
 
 class EpochCarry(NamedTuple):
@@ -183,19 +258,30 @@ class TrainParts(NamedTuple):
     run_updates: Callable[[RunnerState, int], tuple[RunnerState, dict]]
 
 
+RewardFn = Callable[[RunnerState, Transition], jax.Array]
+"""``reward_fn(runner_state, traj [T, N]) -> reward [T, N]`` float32: the reward GAE sees."""
+ExtraLoss = Callable[[Any, Minibatch, Any], tuple[jax.Array, dict]]
+"""``extra_loss(params, minibatch, aux_state) -> (loss scalar, metrics dict of scalars)``."""
+
+
 def ppo_loss(params, apply_fn, batch: Transition, hidden0, advantages, targets,
-             clip_eps, vf_coef, ent_coef, clip_value: bool = True):
-    """Clipped-surrogate PPO loss on one minibatch of whole sequences.
+             clip_eps, vf_coef, ent_coef, clip_value: bool = True,
+             make_dist: Callable[[Any], distrax.Distribution] = distributions.categorical):
+    """Clipped-surrogate PPO loss on one minibatch.
 
     Args:
         params: network parameters.
-        apply_fn: ``(params, hidden, obs, reset) -> (hidden, logits, value)``.
-        batch: ``Transition`` with leaves ``[T, M, ...]``.
-        hidden0: ``[M, H]`` recurrent state before ``batch.obs[0]``.
-        advantages, targets: ``[T, M]`` from GAE.
+        apply_fn: ``(params, hidden, obs, reset) -> (hidden, policy_out, value)``.
+        batch: ``Transition`` with leaves ``[T, M, ...]`` (whole sequences) or ``[B, ...]``
+            (flat, feed-forward nets); ``batch.value`` in the critic's units.
+        hidden0: ``[M, H]`` recurrent state before ``batch.obs[0]``; ``None`` for flat
+            minibatches (the net then gets ``hidden=None`` and ``obs [B, ...]``).
+        advantages, targets: ``[T, M]`` (or ``[B]``) from GAE; targets in critic units.
         clip_eps: current clip range (may be annealed); float or traced scalar.
         vf_coef, ent_coef: value and entropy coefficients (float or traced scalar).
         clip_value: use the clipped value loss (static).
+        make_dist: ``policy_out -> distribution`` (categorical logits by default; see
+            ``purerl.common.distributions``).
 
     Returns:
         ``(loss, aux)`` with aux = dict of pg_loss, vf_loss, entropy, approx_kl, clip_frac.
@@ -203,8 +289,8 @@ def ppo_loss(params, apply_fn, batch: Transition, hidden0, advantages, targets,
         single square (the seed project has both wrong); the entropy is the mean over
         every state of the minibatch (the seed takes the last sample's only).
     """
-    _, logits, value = apply_fn(params, hidden0, batch.obs, batch.reset)
-    dist = distrax.Categorical(logits=logits)
+    _, policy_out, value = apply_fn(params, hidden0, batch.obs, batch.reset)
+    dist = make_dist(policy_out)
     log_prob = dist.log_prob(batch.action)
     log_ratio = log_prob - batch.log_prob
     ratio = jnp.exp(log_ratio)
@@ -228,7 +314,47 @@ def ppo_loss(params, apply_fn, batch: Transition, hidden0, advantages, targets,
     return loss, aux
 
 
-def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> TrainParts:
+def action_distribution(space) -> Callable[[Any], distrax.Distribution]:
+    """``policy_out -> distribution`` for an action space: categorical of ``logits`` for
+    ``Discrete``, diagonal Gaussian of ``(mean, log_std)`` for a 1-D float ``Box``.
+
+    Raises:
+        ValueError: any other space (see ``distributions.for_action_space``).
+    """
+    spec = distributions.for_action_space(space)
+    if spec.kind == "categorical":
+        return spec.make
+    return lambda out: spec.make(*out)
+
+
+def _check_policy_output(net, env, env_params, space) -> None:
+    """Trace ``env.reset`` and ``net`` once (nothing runs); check ``policy_out`` against
+    ``space``."""
+    obs, _ = jax.eval_shape(env.reset, jax.random.PRNGKey(0), env_params)   # [N, ...]
+    obs = jax.ShapeDtypeStruct((1, 1, *obs.shape[1:]), obs.dtype)
+    reset = jax.ShapeDtypeStruct((1, 1), bool)
+    hidden = jax.eval_shape(lambda: net.initial_hidden(1))
+    params = jax.eval_shape(net.init, jax.random.PRNGKey(0), hidden, obs, reset)
+    _, out, _ = jax.eval_shape(net.apply, params, hidden, obs, reset)
+    spec = distributions.for_action_space(space)
+    if spec.kind == "categorical":
+        ok = isinstance(out, jax.ShapeDtypeStruct) and out.shape[-1] == spec.num_outputs
+        expected = f"logits [T, N, {spec.num_outputs}] for {space!r}"
+    else:
+        ok = (isinstance(out, tuple) and len(out) == 2
+              and all(o.shape[-1] == spec.num_outputs for o in out))
+        expected = (f"a pair (mean, log_std), each [T, N, {spec.num_outputs}], for a Box "
+                    f"action space (e.g. networks.GaussianActorCritic)")
+    require(ok, "net", f"a network whose policy output is {expected}",
+            f"{type(net).__name__} with policy output {jax.tree.map(lambda o: o.shape, out)}")
+
+
+def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
+                     reward_fn: RewardFn | None = None,
+                     extra_loss: ExtraLoss | None = None,
+                     aux_init: Callable[[jax.Array], Any] | None = None,
+                     aux_update: Callable[[RunnerState, Transition], Any] | None = None,
+                     ) -> TrainParts:
     """Build the traced pieces of PPO for a vectorised env and an actor-critic net.
 
     Args:
@@ -236,14 +362,35 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
         env: an env with leading ``[N]`` batch, i.e.
             ``VecEnv(AutoReset(RecordEpisodeStats(base)), cfg.num_envs)`` (auto-resets;
             its ``info`` carries ``final_obs``, ``returned_episode``, ``episode_return``).
+            Its action space (``Discrete`` or a 1-D ``Box``) picks the distribution.
         env_params: params for ``env`` (shared by all N envs unless the VecEnv is batched).
-        net: a ``purerl.common.networks`` actor-critic with ``initial_hidden(N)``.
+        net: a ``purerl.common.networks`` actor-critic with ``initial_hidden(N)``, whose
+            policy output matches the action space.
+        reward_fn: the reward for GAE (module docstring, step 3); default the env's.
+        extra_loss: added to the PPO loss of every minibatch (step 4).
+        aux_init: ``aux_init(key) -> aux_state``, the initial ``RunnerState.aux``.
+        aux_update: ``aux_update(runner_state, traj) -> aux_state``, once per update
+            (step 2); needs ``aux_init``.
 
     Returns:
         ``TrainParts(init, run_updates)``; pure functions of their inputs, ready for
         ``jax.jit`` / ``jax.vmap``.
+
+    Raises:
+        ValueError: the action space has no distribution here, ``net``'s policy output
+            does not fit it, ``minibatch='flat'`` with a recurrent net, the minibatch
+            count does not divide the batch, or ``aux_update`` comes without ``aux_init``.
     """
     n_envs, n_steps = cfg.num_envs, cfg.num_steps
+    space = env.action_space(env_params)
+    make_dist = action_distribution(space)
+    _check_policy_output(net, env, env_params, space)
+    recurrent = getattr(net, "recurrent", True)  # unknown nets: keep time intact
+    flat = cfg.minibatch == "flat" or (cfg.minibatch == "auto" and not recurrent)
+    require(not (flat and recurrent), "minibatch",
+            f"'sequence' or 'auto' for the recurrent {type(net).__name__}", cfg.minibatch)
+    require(aux_update is None or aux_init is not None, "aux_init",
+            "a function key -> aux_state when aux_update is given", aux_init)
 
     def make_tx(learning_rate, max_grad_norm):
         return optax.chain(optax.clip_by_global_norm(max_grad_norm),
@@ -261,6 +408,7 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
              hparams: PPOHyperparams | None = None) -> RunnerState:
         hp = hyperparams_from(cfg) if hparams is None else PPOHyperparams(
             *(jnp.asarray(v, jnp.float32) for v in hparams))
+        aux = None if aux_init is None else aux_init(jax.random.fold_in(key, 1))
         key, key_net, key_env = jax.random.split(key, 3)
         obs, env_state = env.reset(key_env, env_params)
         hidden = net.initial_hidden(n_envs)
@@ -272,8 +420,21 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
             **opt_state.hyperparams, "learning_rate": hp.learning_rate,
             "max_grad_norm": hp.max_grad_norm})
         train_state = train_state.replace(opt_state=opt_state)
+        obs_stats = rs.init(obs.shape[1:]) if cfg.normalize_obs else None
+        value_stats = rs.init(()) if cfg.normalize_value else None
         return RunnerState(train_state, env_state, obs, reset, hidden, key,
-                           jnp.zeros((), jnp.int32), jnp.asarray(seed_idx, jnp.int32), hp)
+                           jnp.zeros((), jnp.int32), jnp.asarray(seed_idx, jnp.int32), hp,
+                           obs_stats, value_stats, aux)
+
+    def apply(params, obs_stats, hidden, obs, reset):
+        """``net.apply`` on normalised observations (when ``normalize_obs``)."""
+        if obs_stats is not None:
+            obs = rs.normalize(obs_stats, obs)
+        return net.apply(params, hidden, obs, reset)
+
+    def to_returns(value_stats, value):
+        """Critic output -> return units (denormalised when ``normalize_value``)."""
+        return value if value_stats is None else rs.denormalize(value_stats, value, clip=None)
 
     # V(s_{t+1}) must come from the true next obs (info["final_obs"]) so truncated episodes
     # bootstrap correctly. With an array-valued recurrent state (MLP dummy, GRU) we keep
@@ -285,38 +446,50 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
 
     def env_step(params, r: RunnerState, _):
         key, key_act, key_step = jax.random.split(r.key, 3)
-        hidden, logits, value = net.apply(params, r.hidden, r.obs[None], r.reset[None])
-        dist = distrax.Categorical(logits=logits[0])
+        if recurrent:
+            hidden, out, value = apply(params, r.obs_stats, r.hidden, r.obs[None],
+                                       r.reset[None])
+            out, value = jax.tree.map(lambda x: x[0], (out, value))
+        else:  # no time axis, no state
+            (_, out, value), hidden = apply(params, r.obs_stats, None, r.obs, None), r.hidden
+        value = to_returns(r.value_stats, value)
+        dist = make_dist(out)
         action = dist.sample(seed=key_act)
         ts = env.step(key_step, r.env_state, action, params=env_params)
         final_obs = ts.info["final_obs"]
-        if batched_bootstrap:
-            next_value, extra = jnp.zeros_like(value[0]), (final_obs, hidden)
+        if batched_bootstrap:  # after the rollout; a recurrent net needs its states
+            next_value, extra = jnp.zeros_like(value), (hidden if recurrent else ())
         else:
-            next_value, extra = _values(params, hidden, final_obs[None])[0], ()
+            next_value = to_returns(r.value_stats,
+                                    _values(params, r.obs_stats, hidden, final_obs[None])[0])
+            extra = ()
         done = ts.terminated | ts.truncated
         stats = {k: ts.info[k] for k in ("returned_episode", "episode_return", "episode_length")}
-        transition = Transition(r.obs, r.reset, action, dist.log_prob(action), value[0],
-                                next_value, ts.reward, ts.terminated, done, stats)
+        transition = Transition(r.obs, r.reset, action, dist.log_prob(action), value,
+                                next_value, ts.reward, ts.terminated, done, stats, final_obs)
         return r._replace(env_state=ts.state, obs=ts.obs, reset=done, hidden=hidden,
                           key=key), (transition, extra)
 
-    def _values(params, hidden, obs):
+    def _values(params, obs_stats, hidden, obs):
         """V of ``obs [T', M, ...]`` with the recurrent state ``hidden [M, ...]`` (no reset)."""
-        return net.apply(params, hidden, obs, jnp.zeros(obs.shape[:2], bool))[2]
+        return apply(params, obs_stats, hidden, obs, jnp.zeros(obs.shape[:2], bool))[2]
 
     def rollout(r: RunnerState) -> tuple[RunnerState, Transition]:
         # The params are a loop constant of the rollout, not part of its scan carry: a
         # carried train state got copied at every env step under vmap (copy insertion),
         # which made vmapped seeds slower per step than one seed.
         params, small = r.train_state.params, r._replace(train_state=None)
-        small, (traj, extra) = jax.lax.scan(functools.partial(env_step, params), small,
-                                            length=n_steps)
+        small, (traj, hidden) = jax.lax.scan(functools.partial(env_step, params), small,
+                                             length=n_steps)
         r = small._replace(train_state=r.train_state)
         if batched_bootstrap:
-            final_obs, hidden = extra                        # [T, N, ...] each
-            flat = lambda x: x.reshape(n_steps * n_envs, *x.shape[2:])  # noqa: E731
-            values = _values(r.train_state.params, flat(hidden), flat(final_obs)[None])
+            merge = lambda x: x.reshape(n_steps * n_envs, *x.shape[2:])  # noqa: E731
+            final_obs = merge(traj.next_obs)                          # [T * N, ...]
+            if recurrent:
+                values = _values(params, r.obs_stats, merge(hidden), final_obs[None])
+            else:
+                values = apply(params, r.obs_stats, None, final_obs, None)[2]
+            values = to_returns(r.value_stats, values)
             traj = traj._replace(next_value=values.reshape(n_steps, n_envs))
         return r, traj
 
@@ -332,25 +505,61 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
 
         hidden0 = r.hidden
         r, traj = rollout(r)
-        adv, targets = gae(traj.reward * hp.reward_scale, traj.value, traj.next_value,
+        if aux_update is not None:
+            r = r._replace(aux=aux_update(r, traj))
+        reward = traj.reward if reward_fn is None else reward_fn(r, traj)
+        adv, targets = gae(reward * hp.reward_scale, traj.value, traj.next_value,
                            traj.terminated, traj.done, hp.gamma, hp.gae_lambda)
-        batch = traj._replace(info={})
+        old_value, loss_targets = traj.value, targets
+        if cfg.normalize_value:
+            r = r._replace(value_stats=rs.update(r.value_stats, targets))
+            old_value = rs.normalize(r.value_stats, traj.value, clip=None)
+            loss_targets = rs.normalize(r.value_stats, targets, clip=None)
+        if extra_loss is None:  # only what ppo_loss reads is cut into minibatches
+            batch = Transition(traj.obs, traj.reset, traj.action, traj.log_prob, old_value,
+                               None, None, None, None, {})
+        else:
+            batch = traj._replace(value=old_value, info={})
+        obs_stats, aux_state = r.obs_stats, r.aux
+        loss_apply = functools.partial(apply, obs_stats=obs_stats)
 
-        def update_minibatch(ts: TrainState, idx):
-            take = lambda x: jnp.take(x, idx, axis=1)  # noqa: E731  (env axis is 1)
-            grad_fn = jax.value_and_grad(ppo_loss, has_aux=True)
-            # hidden may be a pytree (e.g. SNAIL's context cache), env axis first.
-            hidden_mb = jax.tree.map(lambda h: h[idx], hidden0)
-            (_, aux), grads = grad_fn(ts.params, net.apply, jax.tree.map(take, batch),
-                                      hidden_mb, take(adv), take(targets), clip_eps,
-                                      hp.vf_coef, hp.ent_coef, cfg.clip_value)
+        def loss_fn(params, mb: Minibatch, mb_targets):
+            loss, aux = ppo_loss(params, lambda p, h, o, rst: loss_apply(p, hidden=h, obs=o,
+                                                                         reset=rst),
+                                 mb.transition, mb.hidden, mb.advantages, mb_targets,
+                                 clip_eps, hp.vf_coef, hp.ent_coef, cfg.clip_value, make_dist)
+            if extra_loss is not None:
+                # extra_loss sees targets in return units, like the rest of the minibatch.
+                extra, extra_metrics = extra_loss(params, mb, aux_state)
+                loss = loss + extra
+                aux = {**aux, **{f"extra/{k}": v for k, v in extra_metrics.items()}}
+            return loss, aux
+
+        data = (batch, adv, targets, loss_targets)
+
+        def update_minibatch(ts: TrainState, xs):
+            if flat:  # xs: the minibatch itself, [B, ...]
+                (mb_batch, mb_adv, mb_ret, mb_tgt), mb_hidden, mb_key = xs
+            else:     # xs: env indices [N / M]; gathered here, inside the loop
+                idx, mb_key = xs
+                take = lambda x: jnp.take(x, idx, axis=1)  # noqa: E731  (env axis is 1)
+                mb_batch, mb_adv, mb_ret, mb_tgt = jax.tree.map(take, data)
+                # hidden may be a pytree (e.g. SNAIL's context cache), env axis first.
+                mb_hidden = jax.tree.map(lambda h: h[idx], hidden0)
+            mb = Minibatch(mb_batch, mb_adv, mb_ret, mb_hidden, mb_key)
+            grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+            (_, aux), grads = grad_fn(ts.params, mb, mb_tgt)
             return ts.apply_gradients(grads=grads), aux
 
         def update_epoch(c: EpochCarry, _) -> tuple[EpochCarry, dict]:
             key, key_perm = jax.random.split(c.key)
-            # Minibatches are sets of whole env sequences: the GRU needs time intact.
-            perm = jax.random.permutation(key_perm, n_envs).reshape(cfg.num_minibatches, -1)
-            new_state, aux = jax.lax.scan(update_minibatch, c.train_state, perm)
+            mb_keys = None if extra_loss is None else jax.random.split(
+                jax.random.fold_in(key_perm, 1), cfg.num_minibatches)
+            if flat:  # single steps, shuffled across time and envs
+                xs = (flat_minibatches(key_perm, data, cfg.num_minibatches), None, mb_keys)
+            else:     # whole env sequences: the recurrent state needs time intact
+                xs = (sequence_permutation(key_perm, n_envs, cfg.num_minibatches), mb_keys)
+            new_state, aux = jax.lax.scan(update_minibatch, c.train_state, xs)
             aux = jax.tree.map(jnp.mean, aux)
             # target_kl early stop: once tripped, later epochs leave the state untouched.
             train_state = jax.tree.map(lambda old, new: jnp.where(c.stopped, old, new),
@@ -379,6 +588,8 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
             **losses,
             "epochs_run": epochs_run,
         }
+        if cfg.normalize_obs:
+            r = r._replace(obs_stats=rs.update(r.obs_stats, traj.obs))
         r = r._replace(train_state=carry.train_state, key=key, update_idx=r.update_idx + 1)
         if cfg.log_every > 0:
             jax.debug.callback(_print_progress, r.seed_idx, r.update_idx, metrics,
@@ -391,14 +602,19 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net) -> 
     return TrainParts(init, run_updates)
 
 
-def make_train(cfg: PPOConfig, env: Environment, env_params: Any, net
+def make_train(cfg: PPOConfig, env: Environment, env_params: Any, net, **hooks
                ) -> Callable[[jax.Array], TrainOutput]:
     """``train(key) -> TrainOutput``: all ``cfg.num_updates`` updates in one traced call.
 
     A seed sweep is ``jax.jit(jax.vmap(train))(jax.random.split(key, S), jnp.arange(S))``
     (``seed_idx`` only selects which seed prints progress); metrics are ``[S, num_updates]``.
+    ``hooks`` are the seams of ``make_train_parts`` (``reward_fn``, ``extra_loss``,
+    ``aux_init``, ``aux_update``).
+
+    Raises:
+        ValueError: as ``make_train_parts``.
     """
-    parts = make_train_parts(cfg, env, env_params, net)
+    parts = make_train_parts(cfg, env, env_params, net, **hooks)
 
     def train(key: jax.Array, seed_idx: jax.Array | int = 0,
               hparams: PPOHyperparams | None = None) -> TrainOutput:

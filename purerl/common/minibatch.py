@@ -71,6 +71,33 @@ def flat_minibatches(key: jax.Array, batch: Any, num_minibatches: int) -> Any:
     return jax.tree.map(shuffle, batch)
 
 
+def sequence_permutation(key: jax.Array, num_envs: int, num_minibatches: int) -> jax.Array:
+    """The env indices of each minibatch of :func:`sequence_minibatches`, not gathered.
+
+    ``jax.random.permutation(key, N).reshape(M, N / M)``: row ``m`` lists the envs of
+    minibatch ``m``. For a loop that gathers one minibatch at a time inside its scan (as
+    ``purerl.algos.ppo`` does for whole sequences: gathering all of them up front gives the
+    same minibatches but lets XLA fuse the loss differently, which moves a recurrent run's
+    numbers by float32 rounding).
+
+    Args:
+        key: PRNG key of the shuffle.
+        num_envs: N.
+        num_minibatches: M, a divisor of ``N``.
+
+    Returns:
+        ``[M, N / M]`` int32.
+
+    Raises:
+        ValueError: if ``M`` is not an integer >= 1 dividing ``N``.
+    """
+    require(isinstance(num_minibatches, int) and num_minibatches >= 1, "num_minibatches",
+            "an integer >= 1", num_minibatches)
+    require(num_envs % num_minibatches == 0, "num_minibatches",
+            f"a divisor of N = {num_envs} envs", num_minibatches)
+    return jax.random.permutation(key, num_envs).reshape(num_minibatches, -1)
+
+
 def sequence_minibatches(
     key: jax.Array,
     batch: Any,
@@ -111,11 +138,7 @@ def sequence_minibatches(
     if hidden is not None:
         (n_hidden,) = _common_sizes(hidden, (0,), "hidden")
         require(n_hidden == n, "hidden", f"N = {n} envs on axis 0 (as in batch)", n_hidden)
-    require(isinstance(num_minibatches, int) and num_minibatches >= 1, "num_minibatches",
-            "an integer >= 1", num_minibatches)
-    require(n % num_minibatches == 0, "num_minibatches", f"a divisor of N = {n} envs",
-            num_minibatches)
-    perm = jax.random.permutation(key, n).reshape(num_minibatches, -1)
+    perm = sequence_permutation(key, n, num_minibatches)
 
     def shuffle(x):
         # take puts [M, N / M] where the env axis was; then M moves to the front.
