@@ -38,7 +38,8 @@ from purerl.common import evaluate as ev
 from purerl.common import logging as lg
 from purerl.common import sweep as sw
 from purerl.common.experiment import run_inputs, run_sweep
-from purerl.common.networks import ConvActorCritic, GRUActorCritic, MLPActorCritic
+from purerl.common.networks import (ConvActorCritic, GaussianActorCritic, GRUActorCritic,
+                                    MLPActorCritic)
 from purerl.common.run_dir import RunDir, run_labels
 from purerl.config import check_fields, require, require_positive
 
@@ -171,18 +172,23 @@ def build_setup(args: Args) -> Setup:
     """Env, network and PPO train parts for ``args`` (nothing compiled).
 
     Raises:
-        ValueError: the env does not build, or its action space is not ``Discrete`` (the
-            policy is categorical).
+        ValueError: the env does not build, or its action space is neither ``Discrete``
+            (categorical policy) nor a 1-D ``Box`` (diagonal Gaussian, ``mlp`` only).
     """
     try:
         env, env_params = envs_jax.make(args.env_id)
     except Exception as err:
         raise ValueError(f"env_id: {args.env_id!r} does not build: {err}") from err
     action_space = env.action_space(env_params)
-    require(isinstance(action_space, spaces.Discrete), "env_id",
-            "an env with a Discrete action space (PPO here has a categorical policy)",
-            f"{args.env_id} (a {type(action_space).__name__} action space)")
-    num_actions = action_space.n
+    continuous = isinstance(action_space, spaces.Box)
+    require(isinstance(action_space, spaces.Discrete) or
+            (continuous and len(action_space.shape) == 1), "env_id",
+            "an env with a Discrete or a 1-D Box action space (categorical or diagonal "
+            "Gaussian policy)", f"{args.env_id} (action space {action_space})")
+    require(not continuous or args.model_type == "mlp", "model_type",
+            "mlp for a Box action space (the Gaussian actor-critic is feed-forward)",
+            args.model_type)
+    num_actions = action_space.shape[0] if continuous else action_space.n
     obs_shape = tuple(env.observation_space(env_params).shape)
     if args.model_type == "conv":
         require(len(obs_shape) == 3, "model_type",
@@ -193,7 +199,9 @@ def build_setup(args: Args) -> Setup:
         # float vectors; without this the Dense layers act on the last axis only.
         env = FlattenObservation(env)
     vec = vec_env(args.env_id, env, args.num_envs)
-    if args.model_type == "gru":
+    if continuous:
+        net = GaussianActorCritic(num_actions, (args.hidden_size, args.hidden_size))
+    elif args.model_type == "gru":
         net = GRUActorCritic(num_actions, args.hidden_size)
     elif args.model_type == "conv":
         net = ConvActorCritic(num_actions, hidden_size=args.hidden_size)

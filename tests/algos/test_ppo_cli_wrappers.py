@@ -58,6 +58,12 @@ def test_cached_stack_restores_first_state_with_zeroed_stats():
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
-def test_build_rejects_continuous_actions():
-    with pytest.raises(ValueError, match=r"env_id: expected an env with a Discrete action space"):
-        ppo_cli.build(ppo_cli.Args(env_id="halfcheetah"))
+def test_build_gives_box_envs_a_gaussian_policy():
+    """``purerl-ppo --env_id gymnax/Pendulum-v1`` builds a diagonal-Gaussian PPO (traced)."""
+    parts = ppo_cli.build(ppo_cli.Args(env_id="gymnax/Pendulum-v1", num_envs=4, num_steps=8,
+                                       num_minibatches=2, hidden_size=16))
+    state = jax.eval_shape(parts.init, jax.random.PRNGKey(0))
+    _, metrics = jax.eval_shape(lambda s: parts.run_updates(s, 1), state)
+    assert metrics["pg_loss"].shape == (1,)
+    with pytest.raises(ValueError, match=r"model_type: expected mlp for a Box action space"):
+        ppo_cli.build(ppo_cli.Args(env_id="gymnax/Pendulum-v1", model_type="gru"))
