@@ -65,14 +65,16 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--old", required=True, help="source tree of the old purerl")
     parser.add_argument("--new", default=os.path.dirname(HERE), help="source tree of the new")
-    parser.add_argument("--rounds", type=int, default=1, help="old new new old rounds")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of --order")
+    parser.add_argument("--order", default="old,new,new,old",
+                        help="side order within a round (e.g. old,new for a quick check)")
     args = parser.parse_args(argv)
     trees = {"old": args.old, "new": args.new}
     commits = {k: commit_of(v) for k, v in trees.items()}
     runs = {"old": [], "new": []}
     with tempfile.TemporaryDirectory(prefix="purerl-spine-") as runs_dir:
         for r in range(args.rounds):
-            for i, side in enumerate(("old", "new", "new", "old")):
+            for i, side in enumerate(args.order.split(",")):
                 res = run_main_job(trees[side], runs_dir, f"{side}-{r}-{i}")
                 runs[side].append(res)
                 print(f"{side} ({commits[side]}): score {res['score']:.3f}, compile "
@@ -88,8 +90,8 @@ def main(argv=None) -> None:
     with open(os.path.join(RESULTS, "spine_regression.json"), "w") as f:
         json.dump(out, f, indent=1)
     lines = ["# RL^2 main job, before and after the one-spine refactor", "",
-             f"Old tree {commits['old']}, new tree {commits['new']}; runs in the order old new "
-             f"new old x {args.rounds}, one subprocess each; machine {platform.platform()}, "
+             f"Old tree {commits['old']}, new tree {commits['new']}; runs in the order "
+             f"{args.order} x {args.rounds}, one subprocess each; machine {platform.platform()}, "
              f"{os.cpu_count()} CPUs, shared (load averages per run below).", "",
              "| side | commit | score (held-out, 3 seeds) | compile s | train s | load start-end |",
              "|---|---|---:|---:|---:|---|"]
