@@ -88,19 +88,19 @@ class PPOConfig:
     num_updates: int = 1000
     """Number of PPO updates (rollout + optimisation) in the whole run."""
     num_minibatches: int = 4
-    """Minibatches per epoch (see ``minibatch``)."""
+    """Minibatches per epoch (see 'minibatch')."""
     minibatch: Literal["auto", "flat", "sequence"] = "auto"
-    """How a rollout is cut into minibatches. ``flat``: all N * T steps shuffled across time
-    and envs (needs a feed-forward net); ``sequence``: whole env sequences, time intact
-    (any net; what a recurrent net needs); ``auto``: flat for nets whose class says
-    ``recurrent = False`` (``purerl.common.networks``), sequence otherwise.
-    ``num_minibatches`` must divide ``num_envs`` unless this is ``flat`` (then N * T)."""
+    """How a rollout is cut into minibatches. 'flat': all N * T steps shuffled across time
+    and envs (needs a feed-forward net); 'sequence': whole env sequences, time intact
+    (any net; what a recurrent net needs); 'auto': flat for nets whose class says
+    'recurrent = False' ('purerl.common.networks'), sequence otherwise.
+    'num_minibatches' must divide 'num_envs' unless this is 'flat' (then N * T)."""
     update_epochs: int = 4
     """Passes over each rollout batch."""
     learning_rate: float = 3e-4
     """Adam step size."""
     anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over ``num_updates``."""
+    """Decay the learning rate linearly to 0 over 'num_updates'."""
     gamma: float = 0.99
     """Discount factor."""
     gae_lambda: float = 0.95
@@ -108,10 +108,10 @@ class PPOConfig:
     clip_eps: float = 0.2
     """PPO ratio clip epsilon (also the value-clip range)."""
     anneal_clip: bool = False
-    """Decay ``clip_eps`` linearly to 0 over ``num_updates`` (the seed project does)."""
+    """Decay 'clip_eps' linearly to 0 over 'num_updates' (the seed project does)."""
     clip_value: bool = True
-    """Use the clipped value loss (PPO2 style). Its range is ``clip_eps`` in reward
-    units (in normalised units with ``normalize_value``), so with returns in the hundreds
+    """Use the clipped value loss (PPO2 style). Its range is 'clip_eps' in reward
+    units (in normalised units with 'normalize_value'), so with returns in the hundreds
     scale rewards, normalise values or turn this off."""
     reward_scale: float = 1.0
     """Rewards are multiplied by this for GAE and the value targets only (logged returns
@@ -124,20 +124,20 @@ class PPOConfig:
     """Global gradient-norm clip."""
     target_kl: float = 0.0
     """Stop an update's remaining epochs once the epoch's mean approximate KL exceeds
-    ``1.5 * target_kl`` (the seed project's rule). 0 disables."""
+    '1.5 * target_kl' (the seed project's rule). 0 disables."""
     normalize_obs: bool = False
     """Feed the net observations normalised by a running mean and variance
-    (``purerl.common.running_stats``: ``clip((x - mean) / sqrt(var + 1e-5), +-5)``), kept in
-    ``RunnerState.obs_stats``. One update's rollout and epochs see the same statistics (so
+    ('purerl.common.running_stats': 'clip((x - mean) / sqrt(var + 1e-5), +-5)'), kept in
+    'RunnerState.obs_stats'. One update's rollout and epochs see the same statistics (so
     the PPO ratio starts at 1); then the rollout's observations are merged in. Stored
-    transitions and ``extra_loss`` minibatches hold raw observations."""
+    transitions and 'extra_loss' minibatches hold raw observations."""
     normalize_value: bool = False
-    """The critic predicts normalised returns (rl_games' ``normalize_value``): the rollout
+    """The critic predicts normalised returns (rl_games' 'normalize_value'): the rollout
     denormalises its output for GAE, and before the epochs the statistics in
-    ``RunnerState.value_stats`` take in that update's value targets, which the value loss
+    'RunnerState.value_stats' take in that update's value targets, which the value loss
     then compares, normalised (no clipping), with the critic's output."""
     log_every: int = 0
-    """Print a progress line every this many updates through ``jax.debug.callback``
+    """Print a progress line every this many updates through 'jax.debug.callback'
     (0 compiles no callback)."""
 
     def __post_init__(self):
