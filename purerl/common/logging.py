@@ -191,7 +191,18 @@ class Progress:
         parts += [f"{rate:,.0f} env-steps/s", f"elapsed {format_duration(elapsed)}",
                   f"ETA {format_duration(eta) if np.isfinite(eta) else 'n/a'}"]
         line = "  ".join(parts)
-        self._print(line)
+        stream = self.stream or sys.stdout
+        if getattr(stream, "isatty", lambda: False)():
+            # A terminal gets a bar beside the line; logs and pipes get the plain line.
+            from rich.console import Console
+            from rich.progress_bar import ProgressBar
+
+            console = Console(file=stream, highlight=False, soft_wrap=True)
+            console.print(ProgressBar(total=self.total_updates, completed=done, width=24),
+                          end=" ")
+            console.print(" " + line.strip(), markup=False)
+        else:
+            self._print(line)
         return line
 
 
