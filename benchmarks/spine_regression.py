@@ -93,7 +93,7 @@ def main(argv=None) -> None:
              f"Old tree {commits['old']}, new tree {commits['new']}; runs in the order "
              f"{args.order} x {args.rounds}, one subprocess each; machine {platform.platform()}, "
              f"{os.cpu_count()} CPUs, shared (load averages per run below).", "",
-             "| side | commit | score (held-out, 3 seeds) | compile s | train s | load start-end |",
+             "| side | commit | score (held-out, mean of seeds) | compile s | train s | load start-end |",
              "|---|---|---:|---:|---:|---|"]
     for side, v in runs.items():
         for x in v:
