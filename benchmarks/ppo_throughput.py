@@ -21,12 +21,21 @@ How it is measured, so that this shared host's minute-to-minute drift cancels:
 * the ratio is the median over blocks of (purerl steps/s) / (rejax steps/s) within the
   block, each side's steps/s being its calls' total steps over their total time in the block;
 * returns: after the timed calls both sides score their final policies with the same
-  function (``bench_worker.mean_return``: 128 sampled episodes per seed, mean over seeds),
-  after the same number of updates.
+  evaluator (``envs_jax.policy.evaluate_episodes``: 128 sampled episodes per seed, mean
+  over seeds), after the same number of updates;
+* besides wall-clock, each side's steps per CPU-second of its worker (all threads) is
+  reported: the other processes take cores from a call, not work.
 
-    python benchmarks/ppo_throughput.py [--blocks 2] [--updates 1=40,8=12,64=4]
+    python benchmarks/ppo_throughput.py [--blocks 2] [--updates 1=30,8=8,64=2]
+        [--sides purerl,rejax]
 
-Writes ``benchmarks/results/ppo_throughput.{md,json}``.
+``--sides`` also takes ``purerl-noflag`` / ``rejax-flag`` (a library with purerl's XLA:CPU
+flag the other way round; without it purerl's vmapped init deadlocks, so that worker
+initialises seeds one at a time) and ``purerl-seq`` (whole-sequence minibatches), to
+measure what each costs.
+
+Writes ``benchmarks/results/ppo_throughput.{md,json}``; the .md ends with the hand-written
+profile findings of ``benchmarks/results/ppo_throughput_profile.md``.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import argparse
 import json
 import os
 import platform
+import select
 import statistics
 import subprocess
 import sys
@@ -51,22 +61,24 @@ HPARAMS = {"num_envs": 16, "num_steps": 128, "update_epochs": 4, "num_minibatche
 ENVS = {"CartPole-v1": "gymnax/CartPole-v1", "bandit": "bernoulli_bandit_trial"}
 OUR_XLA_FLAGS = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",)
 DIFFERENCES = [
-    "gradient clip: purerl clips the global norm of all gradients (0.5); rejax clips each "
-    "gradient element to [-0.5, 0.5] (`optax.clip`)",
-    "optimiser: purerl one Adam (eps 1e-5) over actor + critic, learning rate injected "
-    "into the optimiser state; rejax two Adams (eps 1e-8), one per network",
-    "loss: purerl one backward pass of pg + vf + entropy; rejax two (actor, then critic) on "
-    "the same minibatch (same gradients: the torsos are separate)",
-    "time limits: purerl bootstraps truncated episodes from V(final obs), one extra batched "
-    "critic pass over the T x N final observations per update; rejax treats the CartPole "
-    "time limit as a terminal state (no bootstrap, no extra pass)",
-    "episode statistics: purerl's env stack carries RecordEpisodeStats and its program "
-    "returns per-update metrics (return sums and counts, losses, KL, clip fraction); "
-    "rejax's timed program returns none (its evaluation callback is replaced by a constant)",
-    "initialisation: purerl orthogonal (sqrt 2, policy head 0.01, value head 1); rejax "
-    "flax defaults (LeCun normal); no effect on speed",
-    "CartPole: gymnax 1.0.1 behind purerl's adapter vs gymnax 0.0.9 (same dynamics; 1.0.1 "
-    "reports the time limit as truncation); the bandit is purerl's env on both sides",
+    ("gradient clip: purerl clips the global norm of all gradients (0.5); rejax clips each "
+     "gradient element to [-0.5, 0.5] (`optax.clip`)"),
+    ("optimiser: purerl one Adam (eps 1e-5) over actor + critic, learning rate injected "
+     "into the optimiser state; rejax two Adams (eps 1e-8), one per network"),
+    ("loss: purerl one backward pass of pg + vf + entropy; rejax two (actor, then critic) on "
+     "the same minibatch (same gradients: the torsos are separate)"),
+    ("time limits: purerl bootstraps truncated episodes from V(final obs), one extra batched "
+     "critic pass over the T x N final observations per update; rejax treats the CartPole "
+     "time limit as a terminal state (no bootstrap, no extra pass)"),
+    ("episode statistics: purerl's env stack carries RecordEpisodeStats and its program "
+     "returns per-update metrics (return sums and counts, losses, KL, clip fraction); "
+     "rejax's timed program returns none (its evaluation callback is replaced by a constant)"),
+    ("minibatches: the same on both sides (all T x N steps shuffled every epoch with "
+     "`jax.random.permutation`, cut into 4 flat minibatches of 512)"),
+    ("initialisation: purerl orthogonal (sqrt 2, policy head 0.01, value head 1); rejax "
+     "flax defaults (LeCun normal); no effect on speed"),
+    ("CartPole: gymnax 1.0.1 behind purerl's adapter vs gymnax 0.0.9 (same dynamics; 1.0.1 "
+     "reports the time limit as truncation); the bandit is purerl's env on both sides"),
 ]
 
 
@@ -101,11 +113,17 @@ class PurerlSide:
                 "gamma", "gae_lambda", "clip_eps", "vf_coef", "ent_coef", "max_grad_norm")
         self.args = ppo_cli.Args(env_id=ENVS[env], num_updates=updates, num_seeds=num_seeds,
                                  log_every=0, anneal_lr=False,
+                                 minibatch=os.environ.get("PPO_BENCH_MINIBATCH", "auto"),
                                  hidden_size=hparams["hidden_sizes"][0],
                                  **{k: hparams[k] for k in keys})
         parts = ppo_cli.build(self.args)
         keys = jax.random.split(jax.random.PRNGKey(0), num_seeds)
-        self.state = jax.jit(jax.vmap(parts.init))(keys, np.arange(num_seeds))
+        if OUR_XLA_FLAGS[0] in os.environ.get("XLA_FLAGS", ""):
+            self.state = jax.jit(jax.vmap(parts.init))(keys, np.arange(num_seeds))
+        else:  # without the flag the vmapped init deadlocks XLA:CPU: one seed at a time
+            one = jax.jit(parts.init)
+            states = [one(keys[i], i) for i in range(num_seeds)]
+            self.state = jax.tree.map(lambda *x: np.stack(x), *states)
         t0 = time.perf_counter()
         run = jax.vmap(lambda s: parts.run_updates(s, updates))
         self.compiled = jax.jit(run).lower(self.state).compile()
@@ -118,13 +136,13 @@ class PurerlSide:
         jax.block_until_ready((self.state, metrics))
 
     def score(self) -> dict:
-        import distrax
         import jax
-        import jax.numpy as jnp
         import numpy as np
+        from bench_worker import EVAL_EPISODES
 
         import envs_jax
-        from bench_worker import mean_return
+        from envs_jax.policy import evaluate_episodes
+        from purerl.common.evaluate import network_policy
         from purerl.common.networks import MLPActorCritic
 
         env, env_params = envs_jax.make(self.args.env_id)
@@ -133,16 +151,9 @@ class PurerlSide:
         max_steps = 500 if self.args.env_id.startswith("gymnax/") else HPARAMS["num_episodes"]
 
         def one_seed(params, key):
-            def act(obs, k):
-                _, logits, _ = net.apply(params, net.initial_hidden(obs.shape[0]), obs[None],
-                                         jnp.zeros((1, obs.shape[0]), bool))
-                return distrax.Categorical(logits=logits[0]).sample(seed=k)
-
-            def step(k, state, action):
-                ts = env.step(k, state, action, env_params)
-                return ts.obs, ts.state, ts.reward, ts.terminated | ts.truncated
-
-            return mean_return(act, lambda k: env.reset(k, env_params), step, key, max_steps)
+            stats = evaluate_episodes(env, env_params, network_policy(net, params), key,
+                                      EVAL_EPISODES, max_steps)
+            return stats.returns.mean()
 
         params = self.state.train_state.params
         num_seeds = jax.tree.leaves(params)[0].shape[0]
@@ -154,6 +165,18 @@ class PurerlSide:
 # ---------------------------------------------------------------------------------------
 # parent: never imports JAX
 # ---------------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    """The CPU's ``model name`` from ``/proc/cpuinfo`` (else ``platform.machine()``)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
 
 def cpu_jiffies() -> tuple[int, int]:
     """(busy, total) jiffies of all CPUs from ``/proc/stat``."""
@@ -175,7 +198,10 @@ class Worker:
         self.proc.stdin.write(json.dumps({"cmd": cmd, **kw}) + "\n")
         self.proc.stdin.flush()
 
-    def receive(self) -> dict:
+    def receive(self, timeout_s: float = 900.0) -> dict:
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+        if not ready:  # e.g. the XLA:CPU scheduler deadlock (envs_jax/_xla.py)
+            raise RuntimeError(f"{self.name} worker: no reply in {timeout_s:.0f} s (hung?)")
         line = self.proc.stdout.readline()
         if not line:
             raise RuntimeError(f"{self.name} worker died (see the worker log)")
@@ -224,23 +250,36 @@ def ensure_peer_venv() -> str:
     return python
 
 
-def start_workers(log) -> dict[str, Worker]:
-    ours = os.environ.copy()
-    theirs = os.environ.copy()
-    flags = [f for f in theirs.get("XLA_FLAGS", "").split() if f not in OUR_XLA_FLAGS]
-    theirs["XLA_FLAGS"] = " ".join(flags)
-    theirs["PURERL_KEEP_XLA_FLAGS"] = "1"  # importing envs_jax (bandit) must not add it
-    return {
-        "purerl": Worker("purerl", [sys.executable, os.path.abspath(__file__), "--worker"],
-                         ours, log),
-        "rejax": Worker("rejax", [ensure_peer_venv(), os.path.join(PEERS, "ppo_peers.py")],
-                        theirs, log),
-    }
+SIDES = ("purerl", "rejax", "purerl-noflag", "rejax-flag", "purerl-seq")
+"""Worker kinds for ``--sides``: each library as its users run it (purerl with its XLA:CPU
+flag, rejax without), or with the flag the other way round (to measure what it costs);
+``purerl-seq`` is purerl with whole-sequence minibatches (``minibatch='sequence'``: the
+layout of purerl before flat minibatches, bitwise the same numbers)."""
+
+
+def start_workers(sides: list[str], log) -> dict[str, Worker]:
+    workers = {}
+    for side in sides:
+        env = os.environ.copy()
+        flags = [f for f in env.get("XLA_FLAGS", "").split() if f not in OUR_XLA_FLAGS]
+        if side in ("purerl", "purerl-seq", "rejax-flag"):
+            flags += list(OUR_XLA_FLAGS)
+        env["XLA_FLAGS"] = " ".join(flags)
+        env["PURERL_KEEP_XLA_FLAGS"] = "1"  # importing purerl / envs_jax adds nothing more
+        env["PPO_BENCH_MINIBATCH"] = "sequence" if side == "purerl-seq" else "auto"
+        if side.startswith("purerl"):
+            cmd = [sys.executable, os.path.abspath(__file__), "--worker"]
+        else:
+            cmd = [ensure_peer_venv(), os.path.join(PEERS, "ppo_peers.py")]
+        workers[side] = Worker(side, cmd, env, log)
+    return workers
 
 
 def measure(workers: dict[str, Worker], env: str, num_seeds: int, updates: int,
             blocks: int) -> dict:
-    """Compile, warm up and time both sides on one (env, seeds); one results row."""
+    """Compile, warm up and time both sides on one (env, seeds); one results row. The
+    ratio is first side / second side."""
+    first, second = workers
     steps = num_seeds * updates * HPARAMS["num_envs"] * HPARAMS["num_steps"]
     row = {"env": env, "num_seeds": num_seeds, "updates_per_call": updates,
            "steps_per_call": steps, "sides": {}}
@@ -254,7 +293,7 @@ def measure(workers: dict[str, Worker], env: str, num_seeds: int, updates: int,
         w.ask("rep")  # warm-up: first-call costs (allocation, thread pools) stay out
     block_ratios = []
     for b in range(blocks):
-        order = ["purerl", "rejax", "rejax", "purerl"]
+        order = [first, second, second, first]
         if b % 2:
             order = order[::-1]
         this_block = {n: [] for n in workers}
@@ -262,12 +301,12 @@ def measure(workers: dict[str, Worker], env: str, num_seeds: int, updates: int,
             rep = workers[name].timed_rep(steps) | {"block": b}
             row["sides"][name]["reps"].append(rep)
             this_block[name].append(rep)
-            print(f"  {env} S={num_seeds} block {b} {name:6s} {rep['steps_per_s']:>9,.0f} "
+            print(f"  {env} S={num_seeds} block {b} {name:13s} {rep['steps_per_s']:>9,.0f} "
                   f"steps/s  others {rep['others_cores']:.2f} cores  load1 {rep['load1']:.2f}",
                   flush=True)
         rate = {n: sum(r["steps"] for r in v) / sum(r["wall_s"] for r in v)
                 for n, v in this_block.items()}
-        block_ratios.append(rate["purerl"] / rate["rejax"])
+        block_ratios.append(rate[first] / rate[second])
     row["block_ratios"] = block_ratios
     row["ratio"] = statistics.median(block_ratios)
     total_updates = updates * (1 + 2 * blocks)
@@ -279,45 +318,58 @@ def measure(workers: dict[str, Worker], env: str, num_seeds: int, updates: int,
         side["steps_per_s_median"] = statistics.median(rates)
         side["steps_per_s_range"] = [min(rates), max(rates)]
         side["others_cores_median"] = statistics.median(r["others_cores"] for r in side["reps"])
+        # Steps per CPU-second of the worker (all its threads): what a call costs, less
+        # sensitive to the other processes than wall-clock (they take cores, not work).
+        side["steps_per_cpu_s"] = (sum(r["steps"] for r in side["reps"])
+                                   / sum(r["cpu_s"] for r in side["reps"]))
     return row
 
 
 def write_results(rows: list[dict], meta: dict, out_base: str) -> None:
     with open(out_base + ".json", "w") as f:
         json.dump({"meta": meta, "rows": rows}, f, indent=1)
-    p, q = meta["sides"]["purerl"], meta["sides"]["rejax"]
+    a_name, b_name = meta["sides_order"]
+    p, q = meta["sides"][a_name], meta["sides"][b_name]
     lines = [
-        "# PPO throughput: purerl vs rejax (interleaved, both resident)", "",
+        f"# PPO throughput: {a_name} vs {b_name} (interleaved, both resident)", "",
         f"Command: `{meta['command']}`  ", f"Date: {meta['date']}  ",
         f"Machine: {meta['machine']}  ",
-        f"Load average (1, 5, 15 min) at start: {meta['load_start']}, at end: "
-        f"{meta['load_end']}  ",
-        f"purerl worker: XLA_FLAGS=`{p['xla_flags']}`, {json.dumps(p['versions'])}  ",
-        f"rejax worker: XLA_FLAGS=`{q['xla_flags']}`, {json.dumps(q['versions'])}", "",
+        (f"Load average (1, 5, 15 min) at start: {meta['load_start']}, at end: "
+        f"{meta['load_end']}; whole run {meta['wall_clock_s'] / 60:.1f} min  "),
+        f"{a_name} worker: XLA_FLAGS=`{p['xla_flags']}`, {json.dumps(p['versions'])}  ",
+        f"{b_name} worker: XLA_FLAGS=`{q['xla_flags']}`, {json.dumps(q['versions'])}", "",
         "Problem: " + json.dumps(HPARAMS) + ". Method: see the docstring of "
         "`benchmarks/ppo_throughput.py` (warm-up call, then blocks A B B A / B A A B, every "
         "call continuing the previous training state).", "",
-        "| env | seeds | updates/call | purerl steps/s median (min..max) | rejax steps/s median "
-        "(min..max) | ratio purerl/rejax: median of blocks (blocks) | other processes' CPU, "
-        "cores (purerl / rejax calls) | compile s purerl / rejax | return after N updates "
-        "purerl / rejax |", "|---|---|---|---|---|---|---|---|---|"]
+        (f"| env | seeds | updates/call | {a_name} steps/s median (min..max) | {b_name} steps/s "
+        f"median (min..max) | ratio: median of blocks (blocks) | ratio of steps per "
+        f"CPU-second | other processes' CPU, cores | compile s | return after N updates |"),
+        "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        a, b = r["sides"]["purerl"], r["sides"]["rejax"]
-        span = lambda s: f"{s['steps_per_s_median']:,.0f} ({s['steps_per_s_range'][0]:,.0f}..{s['steps_per_s_range'][1]:,.0f})"  # noqa: E731,E501
+        a, b = r["sides"][a_name], r["sides"][b_name]
+        span = lambda s: f"{s['steps_per_s_median']:,.0f} ({s['steps_per_s_range'][0]:,.0f}..{s['steps_per_s_range'][1]:,.0f})"
         lines.append(
             f"| {r['env']} | {r['num_seeds']} | {r['updates_per_call']} | {span(a)} | {span(b)} "
             f"| **{r['ratio']:.2f}x** ({', '.join(f'{x:.2f}' for x in r['block_ratios'])}) | "
+            f"{a['steps_per_cpu_s'] / b['steps_per_cpu_s']:.2f}x | "
             f"{a['others_cores_median']:.2f} / {b['others_cores_median']:.2f} | "
             f"{a['compile_s']:.1f} / {b['compile_s']:.1f} | N={r['total_updates']}: "
             f"{a['final_return']:.1f} / {b['final_return']:.1f} |")
-    brax = q.get("brax", {})
-    lines += ["", "Return: each side scores its final policies with the same function "
-              "(`benchmarks/peers/bench_worker.py:mean_return`): 128 episodes per seed with "
-              "sampled actions, mean over seeds, after the same N updates.", "",
-              "What still differs between the two problems:", ""]
-    lines += [f"- {d}" for d in DIFFERENCES]
-    lines += ["", f"Brax PPO trainer: {brax.get('status', 'not run')}"
-              + (f" (`{brax.get('error')}` at `{brax.get('where')}`)" if brax.get("error") else "")]
+    brax = next((s["brax"] for s in meta["sides"].values() if "brax" in s), {})
+    lines += ["", ("Columns with two numbers are first side / second side. Return: each side "
+              "scores its final policies with the same evaluator "
+              "(`envs_jax.policy.evaluate_episodes`): 128 episodes per seed with sampled "
+              "actions, mean over seeds, after the same N updates."), ""]
+    if {a_name, b_name} & {"rejax", "rejax-flag"}:
+        lines += ["What still differs between the two problems:", ""]
+        lines += [f"- {d}" for d in DIFFERENCES]
+        lines += ["", f"Brax PPO trainer: {brax.get('status', 'not run')}"
+                  + (f" (`{brax.get('error')}` at `{brax.get('where')}`)"
+                     if brax.get("error") else "")]
+    notes = os.path.join(os.path.dirname(out_base), "ppo_throughput_profile.md")
+    if os.path.exists(notes):  # the hand-written profile findings (kept across reruns)
+        with open(notes) as f:
+            lines += ["", f.read().strip()]
     with open(out_base + ".md", "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -331,9 +383,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--blocks", type=int, default=2)
-    parser.add_argument("--updates", default="1=40,8=12,64=4",
+    parser.add_argument("--updates", default="1=30,8=8,64=2",
                         help="updates per timed call for each seed count S (S=U,...)")
     parser.add_argument("--envs", default="CartPole-v1,bandit")
+    parser.add_argument("--sides", default="purerl,rejax",
+                        help=f"two of {', '.join(SIDES)}: A,B (the ratio is A/B)")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
                                                       "ppo_throughput"))
     args = parser.parse_args()
@@ -346,13 +400,16 @@ def main() -> None:
     updates = parse_updates(args.updates)
     meta = {"command": "python benchmarks/ppo_throughput.py " + " ".join(sys.argv[1:]),
             "date": time.strftime("%Y-%m-%d %H:%M"), "load_start": os.getloadavg(),
-            "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, "
-                       f"{platform.processor() or platform.machine()}"}
+            "machine": f"{platform.platform()}, {os.cpu_count()} CPUs, {cpu_model()}"}
     log_path = os.path.join(tempfile.gettempdir(), "ppo_throughput.workers.log")
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
-        workers = start_workers(log)
+        sides = args.sides.split(",")
+        if len(sides) != 2 or len(set(sides)) != 2 or not set(sides) <= set(SIDES):
+            parser.error(f"--sides: expected two different names of {SIDES}, got {sides}")
+        meta["sides_order"] = sides
+        workers = start_workers(sides, log)
         try:
             meta["sides"] = ask_all(workers, "info")
             rows = []
@@ -365,7 +422,8 @@ def main() -> None:
     meta["load_end"] = os.getloadavg()
     meta["wall_clock_s"] = time.perf_counter() - t0
     write_results(rows, meta, args.out)
-    print(open(args.out + ".md").read())
+    with open(args.out + ".md") as f:
+        print(f.read())
 
 
 if __name__ == "__main__":

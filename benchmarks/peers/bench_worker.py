@@ -10,11 +10,15 @@ command per line on the worker's stdin and reads one JSON reply per line from it
   build and compile ``U`` PPO updates for ``S`` vmapped seeds (``compile_s``);
 * ``{"cmd": "rep"}`` -> one call of the compiled program, continuing the training state of
   the previous call (``wall_s``; ``cpu_s``: CPU seconds of this process, all threads);
-* ``{"cmd": "score"}`` -> ``final_return`` of the current policies (see ``mean_return``);
+* ``{"cmd": "score"}`` -> ``final_return``: each seed's current policy scored by
+  ``envs_jax.policy.evaluate_episodes`` (``EVAL_EPISODES`` episodes, sampled actions),
+  mean over seeds. Both sides use that one evaluator on the same dynamics (CartPole-v1 of
+  gymnax 1.0.1 and 0.0.9 differ only in how the time limit is reported; the bandit is
+  purerl's own env on both sides), so the two returns mean the same thing;
 * ``{"cmd": "quit"}``.
 
 Anything a library prints goes to stderr: stdout carries only the replies.
-This file must import nothing from purerl (the rejax side imports it too).
+This file imports nothing from purerl: the rejax side imports it too.
 """
 
 from __future__ import annotations
@@ -23,50 +27,11 @@ import json
 import sys
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 EVAL_EPISODES = 128
-"""Episodes per seed in ``mean_return`` (rejax's own ``evaluate`` default)."""
-
-
-def mean_return(act: Callable, reset: Callable, step: Callable, key, max_steps: int):
-    """Mean undiscounted return of ``EVAL_EPISODES`` episodes of one policy, sampled actions.
-
-    Both sides score their final policies with this function, on the same env dynamics
-    (CartPole-v1 of gymnax 1.0.1 and 0.0.9 differ only in how the time limit is reported;
-    the bandit is purerl's own env on both sides), so the two returns mean the same thing.
-    An episode ends at its first ``done`` (termination or the time limit) or after
-    ``max_steps`` steps, whichever comes first.
-
-    Args:
-        act: ``act(obs [E, obs_dim], key) -> action [E]``, sampling from the policy.
-        reset: ``reset(key) -> (obs, state)`` of ONE env without auto-reset.
-        step: ``step(key, state, action) -> (obs, state, reward, done)`` of one env.
-        key: PRNG key.
-        max_steps: step budget per episode (>= the env's time limit).
-
-    Returns:
-        float32 scalar: mean over the ``EVAL_EPISODES`` episodes.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    key_reset, key_run = jax.random.split(key)
-    obs, state = jax.vmap(reset)(jax.random.split(key_reset, EVAL_EPISODES))
-
-    def body(carry, key_t):
-        obs, state, total, alive = carry
-        key_act, key_step = jax.random.split(key_t)
-        action = act(obs, key_act)
-        obs, state, reward, done = jax.vmap(step)(
-            jax.random.split(key_step, EVAL_EPISODES), state, action)
-        total = total + jnp.where(alive, reward, 0.0)
-        return (obs, state, total, alive & ~done), None
-
-    init = (obs, state, jnp.zeros(EVAL_EPISODES), jnp.ones(EVAL_EPISODES, bool))
-    (_, _, total, _), _ = jax.lax.scan(body, init, jax.random.split(key_run, max_steps))
-    return total.mean()
+"""Episodes per seed when a side scores its final policies (rejax's own ``evaluate`` uses
+128 too), with ``envs_jax.policy.evaluate_episodes`` on both sides."""
 
 
 def serve(side: Any) -> None:

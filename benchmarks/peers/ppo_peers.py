@@ -2,8 +2,9 @@
 
 Runs in the peers' own virtual environment (``benchmarks/.venv-peers``: rejax 0.1.3, gymnax
 0.0.9, brax 0.14.2, the same jax as purerl), as rejax's users run it: the parent starts it
-with ``XLA_FLAGS`` stripped of purerl's XLA:CPU workaround flag and with
-``PURERL_KEEP_XLA_FLAGS=1``, so importing ``envs_jax`` for the bandit adds nothing either.
+with ``XLA_FLAGS`` stripped of purerl's XLA:CPU workaround flag (unless asked for the
+``rejax-flag`` side) and with ``PURERL_KEEP_XLA_FLAGS=1``, so importing ``envs_jax`` for the
+bandit adds nothing either.
 The meta-RL bandit is purerl's own ``bernoulli_bandit_trial`` env behind gymnax 0.0.9's
 ``Environment`` API (five-value ``step`` with auto-reset), so both libraries step the very
 same dynamics. Started by ``ppo_throughput.py``; not meant to be run by hand.
@@ -26,14 +27,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from bench_worker import mean_return, serve  # noqa: E402
+from bench_worker import EVAL_EPISODES, serve
 
 
 def bandit_as_gymnax(num_arms: int, num_episodes: int):
     """purerl's Bernoulli-bandit trial env behind gymnax 0.0.9's Environment API."""
     sys.path.insert(0, ROOT)
-    import envs_jax
     from gymnax.environments import environment, spaces
+
+    import envs_jax
 
     inner, inner_params = envs_jax.make("bernoulli_bandit_trial", num_arms=num_arms,
                                         num_episodes=num_episodes)
@@ -121,20 +123,31 @@ class RejaxSide:
         jax.block_until_ready(self.state)
 
     def score(self) -> dict:
-        algo, env, env_params = self.algo, self.algo.env, self.algo.env_params
+        sys.path.insert(0, ROOT)
+        from envs_jax.core import EnvStep
+        from envs_jax.policy import evaluate_episodes, per_observation
+
+        algo, env = self.algo, self.algo.env
+
+        class OurProtocol:
+            """rejax's (gymnax 0.0.9) env without auto-reset, on envs_jax's protocol; the
+            time limit arrives folded into ``done`` and is reported as termination."""
+
+            def reset(self, key, params):
+                return env.reset_env(key, params)
+
+            def step(self, key, state, action, params):
+                obs, state, reward, done, _ = env.step_env(key, state, action, params)
+                done = jnp.asarray(done, bool)
+                return EnvStep(obs, state, jnp.asarray(reward, jnp.float32).squeeze(), done,
+                               jnp.zeros_like(done), {})
 
         def one_seed(ts, key):
-            act_one = algo.make_act(ts)
-
-            def act(obs, k):
-                return jax.vmap(act_one)(obs, jax.random.split(k, obs.shape[0]))
-
-            def step(k, state, action):
-                obs, state, reward, done, _ = env.step_env(k, state, action, env_params)
-                return obs, state, jnp.asarray(reward, jnp.float32).squeeze(), done
-
-            return mean_return(act, lambda k: env.reset_env(k, env_params), step, key,
-                               int(env_params.max_steps_in_episode))
+            act = algo.make_act(ts)
+            policy = per_observation(lambda k, obs: act(obs, k))
+            stats = evaluate_episodes(OurProtocol(), algo.env_params, policy, key,
+                                      EVAL_EPISODES, int(algo.env_params.max_steps_in_episode))
+            return stats.returns.mean()
 
         num_seeds = jax.tree.leaves(self.state)[0].shape[0]
         keys = jax.random.split(jax.random.PRNGKey(1), num_seeds)
