@@ -112,7 +112,7 @@ class PurerlSide:
         keys = ("num_envs", "num_steps", "update_epochs", "num_minibatches", "learning_rate",
                 "gamma", "gae_lambda", "clip_eps", "vf_coef", "ent_coef", "max_grad_norm")
         self.args = ppo_cli.Args(env_id=ENVS[env], num_updates=updates, num_seeds=num_seeds,
-                                 log_every=0, anneal_lr=False,
+                                 log_every=0, lr_schedule="constant",
                                  minibatch=os.environ.get("PPO_BENCH_MINIBATCH", "auto"),
                                  hidden_size=hparams["hidden_sizes"][0],
                                  **{k: hparams[k] for k in keys})

@@ -98,9 +98,18 @@ class PPOConfig:
     update_epochs: int = 4
     """Passes over each rollout batch."""
     learning_rate: float = 3e-4
-    """Adam step size."""
-    anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over 'num_updates'."""
+    """Adam step size (the initial one under 'linear' and 'adaptive')."""
+    lr_schedule: Literal["constant", "linear", "adaptive"] = "linear"
+    """'constant'; 'linear': decay to 0 over 'num_updates'; 'adaptive' (rl_games): after
+    each minibatch or epoch ('adaptive_lr_every') the exact KL(new || old) of the policy
+    sets lr / 1.5 (floor 1e-6) when above 2 x 'kl_threshold' and lr x 1.5 (cap 1e-2) when
+    below 'kl_threshold' / 2. The rate is training state: it survives checkpoints."""
+    kl_threshold: float = 0.008
+    """Target KL of the 'adaptive' schedule (rl_games 'kl_threshold')."""
+    adaptive_lr_every: Literal["minibatch", "epoch"] = "minibatch"
+    """When the 'adaptive' schedule acts: after every minibatch on that minibatch's KL
+    (rl_games' default, 'schedule_type: legacy') or after every epoch on the epoch's mean
+    KL ('schedule_type: standard')."""
     gamma: float = 0.99
     """Discount factor."""
     gae_lambda: float = 0.95
@@ -117,11 +126,21 @@ class PPOConfig:
     """Rewards are multiplied by this for GAE and the value targets only (logged returns
     and the agent's reward input stay raw)."""
     vf_coef: float = 0.5
-    """Value-loss coefficient."""
+    """Value-loss coefficient (rl_games 'critic_coef': both scale 0.5 * (V - R)^2)."""
     ent_coef: float = 0.01
     """Entropy-bonus coefficient."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip."""
+    max_grad_norm: float | None = 0.5
+    """Global gradient-norm clip; None: no clipping (rl_games 'truncate_grads: False')."""
+    advantage_norm: Literal["minibatch", "batch", "none"] = "minibatch"
+    """Normalise advantages to zero mean, unit std per minibatch (CleanRL), over the whole
+    rollout batch before it is cut (rl_games 'normalize_advantage'), or not at all."""
+    bounds_loss_coef: float = 0.0
+    """Weight of rl_games' bounds loss on a Gaussian policy's mean mu:
+    mean over states of sum_a [relu(mu - 1.1)^2 + relu(-1.1 - mu)^2] (0: off)."""
+    bootstrap_timeouts: bool = True
+    """Bootstrap truncated episodes from V(final_obs) of the true next state (rl_games
+    'value_bootstrap'; rl_games adds gamma * V(s_t) to the reward instead, its issue
+    #128). False: a time-out is treated as a termination."""
     target_kl: float = 0.0
     """Stop an update's remaining epochs once the epoch's mean approximate KL exceeds
     '1.5 * target_kl' (the seed project's rule). 0 disables."""
@@ -142,8 +161,15 @@ class PPOConfig:
 
     def __post_init__(self):
         for name in ("num_envs", "num_steps", "num_updates", "num_minibatches",
-                     "update_epochs", "learning_rate", "max_grad_norm"):
+                     "update_epochs", "learning_rate", "kl_threshold"):
             require_positive(name, getattr(self, name))
+        if self.max_grad_norm is not None:
+            require_positive("max_grad_norm", self.max_grad_norm)
+        for name, choices in (("lr_schedule", ("constant", "linear", "adaptive")),
+                              ("adaptive_lr_every", ("minibatch", "epoch")),
+                              ("advantage_norm", ("minibatch", "batch", "none"))):
+            require(getattr(self, name) in choices, name, " or ".join(map(repr, choices)),
+                    getattr(self, name))
         require(self.minibatch in ("auto", "flat", "sequence"), "minibatch",
                 "'auto', 'flat' or 'sequence'", self.minibatch)
         if self.minibatch == "flat":
@@ -158,7 +184,7 @@ class PPOConfig:
         require_unit_interval("gamma", self.gamma)
         require_unit_interval("gae_lambda", self.gae_lambda)
         require(0.0 < self.clip_eps < 1.0, "clip_eps", "a number in (0, 1)", self.clip_eps)
-        for name in ("vf_coef", "ent_coef", "target_kl", "log_every"):
+        for name in ("vf_coef", "ent_coef", "target_kl", "log_every", "bounds_loss_coef"):
             require(getattr(self, name) >= 0, name, "a non-negative number",
                     getattr(self, name))
         require_positive("reward_scale", self.reward_scale)
@@ -177,6 +203,8 @@ class PPOHyperparams(NamedTuple):
     max_grad_norm: jax.Array
     reward_scale: jax.Array
     target_kl: jax.Array
+    kl_threshold: jax.Array
+    bounds_loss_coef: jax.Array
 
 
 SWEEPABLE: tuple[str, ...] = PPOHyperparams._fields
@@ -184,8 +212,10 @@ SWEEPABLE: tuple[str, ...] = PPOHyperparams._fields
 
 
 def hyperparams_from(cfg: PPOConfig) -> PPOHyperparams:
-    """``cfg``'s traced hyperparameters as float32 scalars."""
-    return PPOHyperparams(*(jnp.float32(getattr(cfg, f)) for f in SWEEPABLE))
+    """``cfg``'s traced hyperparameters as float32 scalars (``max_grad_norm=None``: inf,
+    which ``optax.clip_by_global_norm`` passes through unchanged)."""
+    value = lambda f: jnp.inf if getattr(cfg, f) is None else getattr(cfg, f)  # noqa: E731
+    return PPOHyperparams(*(jnp.float32(value(f)) for f in SWEEPABLE))
 
 
 class Transition(NamedTuple):
@@ -202,6 +232,8 @@ class Transition(NamedTuple):
     done: jax.Array         # [T, N] bool, terminated | truncated
     info: dict              # episode statistics from RecordEpisodeStats
     next_obs: Any = None    # [T, N, *obs_shape] s_{t+1}: info["final_obs"] (raw)
+    policy_out: Any = None  # [T, N, ...] the policy's output at collection time, kept for
+    #                         the exact KL of lr_schedule='adaptive' (else None)
 
 
 class Minibatch(NamedTuple):
@@ -211,7 +243,7 @@ class Minibatch(NamedTuple):
     """
 
     transition: Transition  # info empty; obs / next_obs raw
-    advantages: jax.Array   # GAE advantages (not normalised)
+    advantages: jax.Array   # GAE advantages (batch-normalised with advantage_norm='batch')
     targets: jax.Array      # value targets, in return units
     hidden: Any             # None (flat) or the recurrent state before obs[0], [B_env, ...]
     key: jax.Array          # a PRNG key of this minibatch's own
@@ -266,14 +298,17 @@ ExtraLoss = Callable[[Any, Minibatch, Any], tuple[jax.Array, dict]]
 
 def ppo_loss(params, apply_fn, batch: Transition, hidden0, advantages, targets,
              clip_eps, vf_coef, ent_coef, clip_value: bool = True,
-             make_dist: Callable[[Any], distrax.Distribution] = distributions.categorical):
+             make_dist: Callable[[Any], distrax.Distribution] = distributions.categorical,
+             normalize_advantage: bool = True, bounds_loss_coef: float | jax.Array = 0.0):
     """Clipped-surrogate PPO loss on one minibatch.
 
     Args:
         params: network parameters.
         apply_fn: ``(params, hidden, obs, reset) -> (hidden, policy_out, value)``.
         batch: ``Transition`` with leaves ``[T, M, ...]`` (whole sequences) or ``[B, ...]``
-            (flat, feed-forward nets); ``batch.value`` in the critic's units.
+            (flat, feed-forward nets); ``batch.value`` in the critic's units. With
+            ``batch.policy_out`` (the collection-time policy output) the exact
+            ``KL(new || old)`` is reported as ``kl``.
         hidden0: ``[M, H]`` recurrent state before ``batch.obs[0]``; ``None`` for flat
             minibatches (the net then gets ``hidden=None`` and ``obs [B, ...]``).
         advantages, targets: ``[T, M]`` (or ``[B]``) from GAE; targets in critic units.
@@ -282,9 +317,12 @@ def ppo_loss(params, apply_fn, batch: Transition, hidden0, advantages, targets,
         clip_value: use the clipped value loss (static).
         make_dist: ``policy_out -> distribution`` (categorical logits by default; see
             ``purerl.common.distributions``).
+        normalize_advantage: standardise ``advantages`` over this minibatch (static).
+        bounds_loss_coef: weight of rl_games' bounds loss on a Gaussian mean (``bounds_loss``).
 
     Returns:
-        ``(loss, aux)`` with aux = dict of pg_loss, vf_loss, entropy, approx_kl, clip_frac.
+        ``(loss, aux)`` with aux = dict of pg_loss, vf_loss, entropy, approx_kl, clip_frac
+        (and bounds_loss for Gaussian policies, kl with ``batch.policy_out``).
         The value term is ``0.5 * max((V - R)^2, (V_clip - R)^2)``: correct sign and a
         single square (the seed project has both wrong); the entropy is the mean over
         every state of the minibatch (the seed takes the last sample's only).
@@ -294,7 +332,9 @@ def ppo_loss(params, apply_fn, batch: Transition, hidden0, advantages, targets,
     log_prob = dist.log_prob(batch.action)
     log_ratio = log_prob - batch.log_prob
     ratio = jnp.exp(log_ratio)
-    adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    adv = advantages
+    if normalize_advantage:
+        adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     pg_loss = -jnp.minimum(ratio * adv, jnp.clip(ratio, 1 - clip_eps, 1 + clip_eps) * adv).mean()
     vf_err = jnp.square(value - targets)
     if clip_value:
@@ -311,7 +351,47 @@ def ppo_loss(params, apply_fn, batch: Transition, hidden0, advantages, targets,
         "approx_kl": ((ratio - 1.0) - log_ratio).mean(),
         "clip_frac": (jnp.abs(ratio - 1.0) > clip_eps).mean(),
     }
+    if isinstance(policy_out, tuple):  # a Gaussian's (mean, log_std)
+        b_loss = bounds_loss(policy_out[0]).mean()
+        loss = loss + bounds_loss_coef * b_loss
+        aux["bounds_loss"] = b_loss
+    if batch.policy_out is not None:
+        # rl_games' kl_dist: KL(current || collection-time), summed over action components,
+        # averaged over states; a statistic, so no gradient flows through it.
+        old = make_dist(batch.policy_out)
+        aux["kl"] = jax.lax.stop_gradient(dist.kl_divergence(old).mean())
     return loss, aux
+
+
+BOUNDS_SOFT_LIMIT = 1.1
+"""rl_games' ``soft_bound`` of ``bound_loss`` (``a2c_continuous.py``)."""
+
+
+def bounds_loss(mean: jax.Array) -> jax.Array:
+    """rl_games' bounds loss of a Gaussian policy's mean: ``[..., A] -> [...]``.
+
+    ``sum_a relu(mu_a - 1.1)^2 + relu(-1.1 - mu_a)^2``: zero while the mean stays in
+    [-1.1, 1.1], quadratic outside (source: rl_games ``A2CAgent.bound_loss``).
+    """
+    high = jnp.square(jnp.maximum(mean - BOUNDS_SOFT_LIMIT, 0.0))
+    low = jnp.square(jnp.minimum(mean + BOUNDS_SOFT_LIMIT, 0.0))
+    return jnp.sum(high + low, axis=-1)
+
+
+ADAPTIVE_LR_MIN, ADAPTIVE_LR_MAX, ADAPTIVE_LR_FACTOR = 1e-6, 1e-2, 1.5
+"""Floor, cap and factor of rl_games' ``AdaptiveScheduler`` (its defaults)."""
+
+
+def adaptive_lr(lr: jax.Array, kl: jax.Array, kl_threshold: jax.Array) -> jax.Array:
+    """rl_games' adaptive learning-rate rule (``rl_games/common/schedulers.py``).
+
+    ``kl > 2 * kl_threshold``: ``max(lr / 1.5, 1e-6)``; ``kl < kl_threshold / 2``:
+    ``min(lr * 1.5, 1e-2)``; otherwise ``lr``. Scalars (float32) in, scalar out.
+    """
+    lr = jnp.where(kl > 2.0 * kl_threshold, jnp.maximum(lr / ADAPTIVE_LR_FACTOR,
+                                                         ADAPTIVE_LR_MIN), lr)
+    return jnp.where(kl < 0.5 * kl_threshold, jnp.minimum(lr * ADAPTIVE_LR_FACTOR,
+                                                          ADAPTIVE_LR_MAX), lr)
 
 
 def action_distribution(space) -> Callable[[Any], distrax.Distribution]:
@@ -401,8 +481,9 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
     # inject_hyperparams keeps the learning rate and the clip norm in the optimiser STATE:
     # they can be traced (swept under vmap), annealing is a function of the update
     # counter, and both survive checkpoint/resume.
-    tx = optax.inject_hyperparams(make_tx)(learning_rate=cfg.learning_rate,
-                                           max_grad_norm=cfg.max_grad_norm)
+    tx = optax.inject_hyperparams(make_tx)(
+        learning_rate=cfg.learning_rate,
+        max_grad_norm=jnp.inf if cfg.max_grad_norm is None else cfg.max_grad_norm)
 
     def init(key: jax.Array, seed_idx: jax.Array | int = 0,
              hparams: PPOHyperparams | None = None) -> RunnerState:
@@ -443,6 +524,7 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
     # CartPole's wall-clock. Pytree states (SNAIL's cache) are too big to stack over T, so
     # those nets bootstrap inside the step.
     batched_bootstrap = isinstance(net.initial_hidden(1), jax.Array)
+    adaptive = cfg.lr_schedule == "adaptive"
 
     def env_step(params, r: RunnerState, _):
         key, key_act, key_step = jax.random.split(r.key, 3)
@@ -466,7 +548,8 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
         done = ts.terminated | ts.truncated
         stats = {k: ts.info[k] for k in ("returned_episode", "episode_return", "episode_length")}
         transition = Transition(r.obs, r.reset, action, dist.log_prob(action), value,
-                                next_value, ts.reward, ts.terminated, done, stats, final_obs)
+                                next_value, ts.reward, ts.terminated, done, stats, final_obs,
+                                out if adaptive else None)
         return r._replace(env_state=ts.state, obs=ts.obs, reset=done, hidden=hidden,
                           key=key), (transition, extra)
 
@@ -497,10 +580,8 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
         hp = r.hparams
         frac = 1.0 - r.update_idx.astype(jnp.float32) / cfg.num_updates
         train_state = r.train_state
-        if cfg.anneal_lr:
-            opt_state = train_state.opt_state
-            hyper = {**opt_state.hyperparams, "learning_rate": hp.learning_rate * frac}
-            train_state = train_state.replace(opt_state=opt_state._replace(hyperparams=hyper))
+        if cfg.lr_schedule == "linear":
+            train_state = _with_lr(train_state, hp.learning_rate * frac)
         clip_eps = hp.clip_eps * frac if cfg.anneal_clip else hp.clip_eps
 
         hidden0 = r.hidden
@@ -508,8 +589,10 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
         if aux_update is not None:
             r = r._replace(aux=aux_update(r, traj))
         reward = traj.reward if reward_fn is None else reward_fn(r, traj)
+        # bootstrap_timeouts=False ends the TD error at time-outs too (no bootstrap).
+        terminated = traj.terminated if cfg.bootstrap_timeouts else traj.done
         adv, targets = gae(reward * hp.reward_scale, traj.value, traj.next_value,
-                           traj.terminated, traj.done, hp.gamma, hp.gae_lambda)
+                           terminated, traj.done, hp.gamma, hp.gae_lambda)
         old_value, loss_targets = traj.value, targets
         if cfg.normalize_value:
             r = r._replace(value_stats=rs.update(r.value_stats, targets))
@@ -517,17 +600,22 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
             loss_targets = rs.normalize(r.value_stats, targets, clip=None)
         if extra_loss is None:  # only what ppo_loss reads is cut into minibatches
             batch = Transition(traj.obs, traj.reset, traj.action, traj.log_prob, old_value,
-                               None, None, None, None, {})
+                               None, None, None, None, {}, None, traj.policy_out)
         else:
             batch = traj._replace(value=old_value, info={})
         obs_stats, aux_state = r.obs_stats, r.aux
+        # GAE targets stay unnormalised; the advantages the surrogate sees may be.
+        loss_adv = adv
+        if cfg.advantage_norm == "batch":
+            loss_adv = (adv - adv.mean()) / (adv.std() + 1e-8)
         loss_apply = functools.partial(apply, obs_stats=obs_stats)
 
         def loss_fn(params, mb: Minibatch, mb_targets):
             loss, aux = ppo_loss(params, lambda p, h, o, rst: loss_apply(p, hidden=h, obs=o,
                                                                          reset=rst),
                                  mb.transition, mb.hidden, mb.advantages, mb_targets,
-                                 clip_eps, hp.vf_coef, hp.ent_coef, cfg.clip_value, make_dist)
+                                 clip_eps, hp.vf_coef, hp.ent_coef, cfg.clip_value, make_dist,
+                                 cfg.advantage_norm == "minibatch", hp.bounds_loss_coef)
             if extra_loss is not None:
                 # extra_loss sees targets in return units, like the rest of the minibatch.
                 extra, extra_metrics = extra_loss(params, mb, aux_state)
@@ -535,7 +623,7 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
                 aux = {**aux, **{f"extra/{k}": v for k, v in extra_metrics.items()}}
             return loss, aux
 
-        data = (batch, adv, targets, loss_targets)
+        data = (batch, loss_adv, targets, loss_targets)
 
         def update_minibatch(ts: TrainState, xs):
             if flat:  # xs: the minibatch itself, [B, ...]
@@ -549,7 +637,10 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
             mb = Minibatch(mb_batch, mb_adv, mb_ret, mb_hidden, mb_key)
             grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
             (_, aux), grads = grad_fn(ts.params, mb, mb_tgt)
-            return ts.apply_gradients(grads=grads), aux
+            ts = ts.apply_gradients(grads=grads)
+            if adaptive and cfg.adaptive_lr_every == "minibatch":
+                ts = _with_lr(ts, adaptive_lr(_lr(ts), aux["kl"], hp.kl_threshold))
+            return ts, aux
 
         def update_epoch(c: EpochCarry, _) -> tuple[EpochCarry, dict]:
             key, key_perm = jax.random.split(c.key)
@@ -561,6 +652,9 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
                 xs = (sequence_permutation(key_perm, n_envs, cfg.num_minibatches), mb_keys)
             new_state, aux = jax.lax.scan(update_minibatch, c.train_state, xs)
             aux = jax.tree.map(jnp.mean, aux)
+            if adaptive and cfg.adaptive_lr_every == "epoch":
+                new_state = _with_lr(new_state, adaptive_lr(_lr(new_state), aux["kl"],
+                                                            hp.kl_threshold))
             # target_kl early stop: once tripped, later epochs leave the state untouched.
             train_state = jax.tree.map(lambda old, new: jnp.where(c.stopped, old, new),
                                        c.train_state, new_state)
@@ -584,7 +678,8 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
             "episode_return_sum": jnp.where(finished, traj.info["episode_return"], 0.0).sum(),
             "episode_count": finished.sum().astype(jnp.float32),
             "env_steps": (r.update_idx + 1).astype(jnp.float32) * n_envs * n_steps,
-            "learning_rate": train_state.opt_state.hyperparams["learning_rate"],
+            # the rate this update started with (adaptive: the one the KL rule left last)
+            "learning_rate": _lr(train_state),
             **losses,
             "epochs_run": epochs_run,
         }
@@ -600,6 +695,17 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
         return jax.lax.scan(update_step, state, length=num)
 
     return TrainParts(init, run_updates)
+
+
+def _lr(train_state: TrainState) -> jax.Array:
+    """The learning rate held in the optimiser state (``optax.inject_hyperparams``)."""
+    return train_state.opt_state.hyperparams["learning_rate"]
+
+
+def _with_lr(train_state: TrainState, lr: jax.Array) -> TrainState:
+    opt_state = train_state.opt_state
+    hyper = {**opt_state.hyperparams, "learning_rate": jnp.asarray(lr, jnp.float32)}
+    return train_state.replace(opt_state=opt_state._replace(hyperparams=hyper))
 
 
 def make_train(cfg: PPOConfig, env: Environment, env_params: Any, net, **hooks

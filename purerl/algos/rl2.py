@@ -165,8 +165,8 @@ class Config:
             num_envs=self.num_envs, num_steps=self.num_steps,
             num_updates=self.num_updates, num_minibatches=self.num_minibatches,
             update_epochs=self.update_epochs, learning_rate=self.learning_rate,
-            anneal_lr=self.anneal, anneal_clip=self.anneal, gamma=self.gamma,
-            gae_lambda=self.gae_lambda, clip_eps=self.clip_eps, vf_coef=self.vf_coef,
+            lr_schedule="linear" if self.anneal else "constant", anneal_clip=self.anneal,
+            gamma=self.gamma, gae_lambda=self.gae_lambda, clip_eps=self.clip_eps, vf_coef=self.vf_coef,
             ent_coef=self.ent_coef, max_grad_norm=self.max_grad_norm,
             target_kl=self.target_kl, clip_value=self.clip_value,
             reward_scale=self.reward_scale, log_every=self.log_every)

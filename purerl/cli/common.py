@@ -356,3 +356,71 @@ def restore_final_or_latest(rd: RunDir, abstract, num_updates: int):
     print(f"note: {rd.path} has no final params; scoring its checkpoint at update "
           f"{updates}/{num_updates}", file=sys.stderr)
     return state.train_state.params, updates
+
+
+class BestAndStop:
+    """``run_sweep``'s ``after_segment``: rl_games' ``save_best_after`` and ``score_to_win``.
+
+    A run's score at a segment end is its mean training episode return over that segment
+    (rl_games averages its last ``games_to_track`` = 100 episodes; a segment is our
+    window). From update ``save_best_after`` on, a run whose score beats its best so far
+    has its params written to ``best_params/run_<b>/`` (orbax, atomic) and
+    ``best_params/best.json`` records each run's best score and update; a resumed run
+    reads that file back, so "best" means best over the whole run. Training stops when
+    every run's score reaches ``score_to_win`` (runs of a sweep step in lock-step).
+
+    Args:
+        run_dir: where to write.
+        params_of: ``state [B] -> params [B, ...]`` (e.g. ``lambda s: s.train_state.params``).
+        save_best_after: first update at which best params are kept (None: never).
+        score_to_win: stop once every run scores at least this (None: never stop).
+    """
+
+    def __init__(self, run_dir: RunDir, params_of: Callable[[Any], Any],
+                 save_best_after: int | None, score_to_win: float | None):
+        import json
+
+        import numpy as np
+
+        self.run_dir, self.params_of = run_dir, params_of
+        self.save_best_after, self.score_to_win = save_best_after, score_to_win
+        self.stopped_at: int | None = None
+        self._path = os.path.join(run_dir.path, "best_params", "best.json")
+        self._best: dict[int, dict] = {}
+        if os.path.exists(self._path):
+            with open(self._path) as f:
+                self._best = {int(k): v for k, v in json.load(f).items()}
+        self._np = np
+
+    def __call__(self, done: int, state: Any, segment_metrics: dict) -> bool:
+        np = self._np
+        total = np.asarray(segment_metrics["episode_return_sum"]).sum(-1)
+        count = np.asarray(segment_metrics["episode_count"]).sum(-1)
+        score = np.where(count > 0, total / np.maximum(count, 1), np.nan)     # [B]
+        if self.save_best_after is not None and done >= self.save_best_after:
+            self._keep_best(done, state, score)
+        if (self.score_to_win is not None and np.isfinite(score).all()
+                and (score >= self.score_to_win).all()):
+            self.stopped_at = done
+            print(f"score_to_win {self.score_to_win:g} reached by every run at update "
+                  f"{done} (scores {', '.join(f'{x:.2f}' for x in score)}): stopping",
+                  flush=True)
+            return True
+        return False
+
+    def _keep_best(self, done: int, state: Any, score) -> None:
+        import jax
+
+        improved = [b for b, x in enumerate(score) if self._np.isfinite(x)
+                    and x > self._best.get(b, {}).get("score", -self._np.inf)]
+        if not improved:
+            return
+        params = jax.device_get(self.params_of(state))
+        os.makedirs(os.path.dirname(self._path), exist_ok=True)
+        for b in improved:
+            self.run_dir.save_params(jax.tree.map(lambda x, b=b: x[b], params),
+                                     os.path.join("best_params", f"run_{b}"))
+            self._best[b] = {"score": float(score[b]), "update": done}
+        from purerl.common import logging as lg
+
+        lg.write_json(self._path, {str(k): v for k, v in sorted(self._best.items())})

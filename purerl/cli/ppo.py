@@ -68,17 +68,15 @@ class Args(ppo.PPOConfig):
     update_epochs: int = 4
     """Passes over each rollout batch."""
     learning_rate: float = 2.5e-3
-    """Adam step size."""
-    anneal_lr: bool = True
-    """Decay the learning rate linearly to 0 over the run."""
+    """Adam step size (the initial one under linear and adaptive schedules)."""
     gae_lambda: float = 0.95
     """GAE lambda."""
     anneal_clip: bool = False
     """Decay clip_eps linearly to 0 over the run."""
     clip_value: bool = True
     """Clipped value loss (PPO2 style, range clip_eps in reward units)."""
-    max_grad_norm: float = 0.5
-    """Global gradient-norm clip."""
+    max_grad_norm: float | None = 0.5
+    """Global gradient-norm clip (None: no clipping)."""
     target_kl: float = 0.0
     """Stop an update's remaining epochs once the mean approximate KL exceeds
     1.5 x target_kl. 0 disables."""
@@ -92,6 +90,39 @@ class Args(ppo.PPOConfig):
     flattened for mlp and gru."""
     hidden_size: int = 64
     """Width of each MLP layer / of the GRU / of conv's fully connected layer."""
+    hidden_sizes: tuple[int, ...] | None = None
+    """MLP layer widths, e.g. 256 128 (mlp only; default: hidden_size twice)."""
+    activation: str = "tanh"
+    """Box envs: hidden activation (tanh, relu, elu, selu, sigmoid, swish, gelu, softplus,
+    none)."""
+    separate: bool = True
+    """Box envs: separate actor and critic MLPs (False: one shared torso)."""
+    initializer: str = "orthogonal"
+    """Box envs: hidden and value-layer weight init (orthogonal, torch_default,
+    xavier_uniform, xavier_normal, kaiming_normal, variance_scaling, const, zeros,
+    random_uniform; see purerl.common.networks.initializer)."""
+    initializer_scale: float | None = None
+    """Box envs: the initializer's parameter (gain, value or bound; None: its default)."""
+    mu_activation: str = "none"
+    """Box envs: activation of the Gaussian mean."""
+    mu_init: str = "orthogonal"
+    """Box envs: weight init of the mean head (names as initializer; orthogonal: gain 0.01)."""
+    mu_init_scale: float | None = None
+    """Box envs: mu_init's parameter."""
+    log_std: Literal["param", "head", "fixed"] = "param"
+    """Box envs: the std is a learned state-independent vector (param), a head of the
+    actor (head) or the constant log_std_init (fixed)."""
+    log_std_init: float = 0.0
+    """Box envs: initial (or fixed) raw sigma output (a log std unless sigma_output=std)."""
+    sigma_activation: str = "none"
+    """Box envs: activation of the sigma output."""
+    sigma_output: Literal["log_std", "std"] = "log_std"
+    """Box envs: whether the sigma output is a log std or the std itself."""
+    score_to_win: float | None = None
+    """Stop when every run's mean training return over a segment reaches this."""
+    save_best_after: int | None = None
+    """From this update on, keep each run's best params (by a segment's mean training
+    return) in best_params/run_<b>/ (None: none kept)."""
     num_seeds: int = 1
     """Seeds per grid point, vmapped in the same compiled call."""
     seed: int = 0
@@ -115,6 +146,12 @@ class Args(ppo.PPOConfig):
         super().__post_init__()
         for name in ("hidden_size", "num_seeds"):
             require_positive(name, getattr(self, name))
+        if self.hidden_sizes is not None:
+            require(len(self.hidden_sizes) >= 1 and all(h >= 1 for h in self.hidden_sizes),
+                    "hidden_sizes", "one or more positive layer widths", self.hidden_sizes)
+        if self.save_best_after is not None:
+            require(self.save_best_after >= 0, "save_best_after", "an update number >= 0",
+                    self.save_best_after)
         if self.checkpoint_every is not None:
             require(self.checkpoint_every > 0 and self.num_updates % self.checkpoint_every == 0,
                     "checkpoint_every", f"a divisor of num_updates={self.num_updates}",
@@ -199,14 +236,30 @@ def build_setup(args: Args) -> Setup:
         # float vectors; without this the Dense layers act on the last axis only.
         env = FlattenObservation(env)
     vec = vec_env(args.env_id, env, args.num_envs)
+    sizes = args.hidden_sizes or (args.hidden_size, args.hidden_size)
+    gaussian_fields = ("activation", "separate", "initializer", "initializer_scale",
+                       "mu_activation", "mu_init", "mu_init_scale", "log_std",
+                       "log_std_init", "sigma_activation", "sigma_output")
+    if not continuous:
+        changed = [f for f in gaussian_fields
+                   if getattr(args, f) != Args.__dataclass_fields__[f].default]
+        require(not changed, changed[0] if changed else "", "its default for a Discrete "
+                "action space (it configures the Gaussian actor-critic of Box envs)",
+                getattr(args, changed[0]) if changed else None)
+        require(args.hidden_sizes is None or args.model_type == "mlp", "hidden_sizes",
+                "unset unless model_type is mlp", args.hidden_sizes)
     if continuous:
-        net = GaussianActorCritic(num_actions, (args.hidden_size, args.hidden_size))
+        try:
+            net = GaussianActorCritic(num_actions, sizes,
+                                      **{f: getattr(args, f) for f in gaussian_fields})
+        except ValueError as err:
+            raise ValueError(str(err)) from None
     elif args.model_type == "gru":
         net = GRUActorCritic(num_actions, args.hidden_size)
     elif args.model_type == "conv":
         net = ConvActorCritic(num_actions, hidden_size=args.hidden_size)
     else:
-        net = MLPActorCritic(num_actions, (args.hidden_size, args.hidden_size))
+        net = MLPActorCritic(num_actions, sizes)
     return Setup(env, env_params, net,
                  ppo.make_train_parts(args.ppo_config(), vec, env_params, net))
 
@@ -281,10 +334,12 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
         run_dir, run_labels(num_points, num_seeds), progress if args.log_every else None,
         plot, derived=lambda h: {"episode_return_mean": lg.episode_return_curve(h)})
     ckpt = run_dir.checkpointer()
+    best = common.BestAndStop(run_dir, lambda s: s.train_state.params, args.save_best_after,
+                              args.score_to_win)
     result = run_sweep(setup.parts.init, setup.parts.run_updates, args.seed, num_seeds,
                        args.num_updates, args.segment_updates, ckpt, resumed is not None,
                        writer, hparams=hparams, checkpoint_every=args.checkpoint_period,
-                       on_compiled=progress.compiled)
+                       on_compiled=progress.compiled, after_segment=best)
     ckpt.close()
     run_dir.save_params(result.state.train_state.params)
     writer.finish(result.metrics)
@@ -292,7 +347,8 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
     metrics = {k: v.reshape(*shape, -1) for k, v in result.metrics.items()}
     np.savez(os.path.join(run_dir.path, "metrics.npz"), **metrics)
     returns = final_return(metrics)                              # [G, S]
-    ran = (args.num_updates - result.resumed_from) * steps_per_update
+    updates_done = next(iter(result.metrics.values())).shape[-1]
+    ran = (updates_done - result.resumed_from) * steps_per_update
     summary = run_dir.write_summary({
         "config": run_dir.config,
         "grid": [{"hparams": p, "final_return_per_seed": [None if np.isnan(x) else float(x)
@@ -303,6 +359,8 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
         "wall_clock_s": {"compile": result.compile_s, "run": result.run_s},
         "env_steps_per_s": ran / result.run_s if result.run_s > 0 else None,
         "resumed_from_update": result.resumed_from,
+        "updates_done": updates_done,
+        "stopped_by_score_to_win_at": best.stopped_at,
     })
     common.set_active_run_dir(None)
     print(f"\nfinal return (last 10% of updates), mean over {num_seeds} seed(s):")

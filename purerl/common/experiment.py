@@ -58,6 +58,7 @@ def run_sweep(
     check_finite: bool = True,
     checkpoint_every: int | None = None,
     on_compiled: Callable[[float], None] | None = None,
+    after_segment: Callable[[int, Any, dict], bool | None] | None = None,
 ) -> SweepResult:
     """Train B runs in lock-step, ``segment_updates`` updates per compiled call.
 
@@ -92,9 +93,14 @@ def run_sweep(
             checkpoints give more frequent ``on_segment`` calls (progress lines).
         on_compiled: host callback ``(compile_seconds)`` once both programs are compiled,
             before any update runs.
+        after_segment: host callback ``(updates_done, state [B], segment_metrics [B, n])``
+            after ``on_segment``; returning True stops training there (rl_games'
+            ``score_to_win``), after a checkpoint of that state. It may also read the
+            state (e.g. to keep the best params).
 
     Returns:
-        ``SweepResult`` with metrics as numpy ``[B, num_updates]``.
+        ``SweepResult`` with metrics as numpy ``[B, updates_done]`` (``num_updates`` unless
+        ``after_segment`` stopped the run early).
 
     Raises:
         ValueError: ``num_updates`` is not a multiple of ``segment_updates``, or
@@ -159,6 +165,10 @@ def run_sweep(
             checkpointer.save(done, state, _concat(history))
         if on_segment is not None:
             on_segment(done, metrics, _concat(history))
+        if after_segment is not None and after_segment(done, state, metrics):
+            if checkpointer is not None and done % checkpoint_every:
+                checkpointer.save(done, state, _concat(history))
+            break
     jax.block_until_ready(state)
     run_s = time.perf_counter() - t0
     return SweepResult(state, _concat(history), compile_s, run_s, resumed_from)

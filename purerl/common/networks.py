@@ -189,44 +189,118 @@ class ConvActorCritic(nn.Module):
 
 
 _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
-    "tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu}
+    "tanh": nn.tanh, "relu": nn.relu, "elu": nn.elu, "selu": nn.selu, "sigmoid": nn.sigmoid,
+    "swish": nn.swish, "gelu": nn.gelu, "softplus": nn.softplus, "none": lambda x: x}
+"""Hidden-layer and head activations by name (rl_games' ``activations_factory`` names;
+``none`` is the identity)."""
+
+INITIALIZERS = ("orthogonal", "torch_default", "xavier_uniform", "xavier_normal",
+                "kaiming_normal", "variance_scaling", "const", "zeros", "random_uniform")
+"""Weight initialisers by name (biases always start at 0, as rl_games zeroes them)."""
+
+
+def initializer(name: str, scale: float | None, default_scale: float) -> Callable:
+    """A flax kernel initialiser by name; ``scale`` is its one parameter.
+
+    ``orthogonal``: gain ``scale`` (default ``default_scale``, our PPO scheme: sqrt(2)
+    hidden, 0.01 mean head, 1 value head); ``torch_default``: PyTorch's ``nn.Linear``
+    default, U(+-1/sqrt(fan_in)) (rl_games ``default``); ``xavier_uniform`` /
+    ``xavier_normal``: Glorot with gain ``scale`` (default 1); ``kaiming_normal``:
+    N(0, 2 / fan_in) (torch's default arguments); ``variance_scaling``: N(0, scale / fan_in)
+    (default 2, rl_games' ``variance_scaling_initializer``); ``const``: every weight
+    ``scale`` (default 0); ``zeros``; ``random_uniform``: U(-scale, scale) (default 1).
+
+    Raises:
+        ValueError: an unknown ``name``.
+    """
+    init = nn.initializers
+    if name == "orthogonal":
+        return init.orthogonal(default_scale if scale is None else scale)
+    if name == "torch_default":
+        return init.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+    if name in ("xavier_uniform", "xavier_normal"):
+        gain = 1.0 if scale is None else scale
+        return init.variance_scaling(gain ** 2, "fan_avg", name.split("_")[1])
+    if name == "kaiming_normal":
+        return init.variance_scaling(2.0, "fan_in", "normal")
+    if name == "variance_scaling":
+        return init.variance_scaling(2.0 if scale is None else scale, "fan_in", "normal")
+    if name == "const":
+        return init.constant(0.0 if scale is None else scale)
+    if name == "zeros":
+        return init.zeros
+    if name == "random_uniform":
+        bound = 1.0 if scale is None else scale
+        return lambda key, shape, dtype=jnp.float32: jax.random.uniform(
+            key, shape, dtype, -bound, bound)
+    raise ValueError(f"initializer: expected one of {', '.join(INITIALIZERS)}, got {name!r}")
 
 
 class GaussianActorCritic(nn.Module):
     """Feed-forward actor-critic for a continuous action space ``Box((A,))``.
 
-    Separate actor and critic MLPs, each ending in a linear head: the actor gives the mean
-    of a diagonal Gaussian, the critic the value. The standard deviation is, by
-    ``log_std``:
+    Actor and critic MLPs (separate, or one shared torso with ``separate=False``), each
+    ending in a linear head: the actor gives the mean of a diagonal Gaussian (through
+    ``mu_activation``), the critic the value. The standard deviation is, by ``log_std``:
 
     * ``"param"`` (default): a learned vector ``[A]`` shared by all states, initialised to
       ``log_std_init`` (CleanRL ``ppo_continuous_action.py``; Andrychowicz et al. 2021,
-      "What matters in on-policy RL", C.3: state-independent std, initial std ~1 or less);
-    * ``"head"``: a second linear head of the actor (state-dependent std);
-    * ``"fixed"``: the constant ``log_std_init`` (rl_games' ``fixed_sigma``, e.g. -2.9 in
-      the AMP humanoid configs).
+      "What matters in on-policy RL", C.3: state-independent std, initial std ~1 or less;
+      rl_games' ``fixed_sigma: True``, which is learned despite its name);
+    * ``"head"``: a second linear head of the actor (state-dependent std; rl_games'
+      ``fixed_sigma: False``), kernel orthogonal(0.01), bias ``log_std_init``;
+    * ``"fixed"``: the constant ``log_std_init`` (IsaacGymEnvs AMP's ``learn_sigma:
+      False``, e.g. -2.9 in the AMP humanoid configs).
 
-    The mean is unbounded: PPO samples the Gaussian and hands the env the sample as it is
-    (an env clips to its box: gymnax Pendulum clips the torque to +-2 in ``step``).
+    ``sigma_activation`` acts on that raw sigma output. It is a log std by default
+    (rl_games model ``continuous_a2c_logstd``); with ``sigma_output="std"`` it is the std
+    itself (model ``continuous_a2c``; use a positive activation such as softplus) and the
+    net returns its log.
+
+    The mean is not clipped: PPO samples the Gaussian and hands the env the sample as it
+    is (an env clips to its box: gymnax Pendulum clips the torque to +-2 in ``step``).
 
     Attributes:
         action_dim: A.
-        hidden_sizes: widths of the hidden layers of each MLP.
-        activation: ``tanh`` (default), ``relu`` or ``elu``.
+        hidden_sizes: widths of the hidden layers of each MLP (rl_games ``mlp.units``).
+        activation: hidden activation, a name of ``_ACTIVATIONS`` (default ``tanh``).
         log_std: ``param``, ``head`` or ``fixed`` (see above).
-        log_std_init: initial (or fixed) log standard deviation.
+        log_std_init: initial (or fixed) log standard deviation (raw sigma value).
         non_linearity: value-head output activation.
+        separate: separate actor and critic torsos (rl_games ``network.separate``).
+        initializer, initializer_scale: hidden-layer and value-head kernel initialiser
+            (``initializer``); ``orthogonal`` without a scale is our PPO scheme.
+        mu_activation, sigma_activation: activations of the mean and sigma outputs.
+        mu_init, mu_init_scale: kernel initialiser of the mean head.
+        sigma_output: ``log_std`` or ``std``, what the sigma output means.
 
     Returns (``__call__``): ``(hidden, (mean [..., A], log_std [..., A]), value [...])``.
+
+    Raises:
+        ValueError: an unknown activation, initialiser, ``log_std`` or ``sigma_output``.
     """
 
     action_dim: int
     hidden_sizes: Sequence[int] = (64, 64)
-    activation: Literal["tanh", "relu", "elu"] = "tanh"
+    activation: str = "tanh"
     log_std: Literal["param", "head", "fixed"] = "param"
     log_std_init: float = 0.0
     non_linearity: ValueActivation = "none"
+    separate: bool = True
+    initializer: str = "orthogonal"
+    initializer_scale: float | None = None
+    mu_activation: str = "none"
+    sigma_activation: str = "none"
+    mu_init: str = "orthogonal"
+    mu_init_scale: float | None = None
+    sigma_output: Literal["log_std", "std"] = "log_std"
     recurrent: ClassVar[bool] = False
+
+    def _layer(self, features: int, default_scale: float, kind: str | None = None,
+               scale: float | None = None) -> nn.Dense:
+        kernel = initializer(kind or self.initializer,
+                             self.initializer_scale if kind is None else scale, default_scale)
+        return nn.Dense(features, kernel_init=kernel, bias_init=nn.initializers.zeros)
 
     @nn.compact
     def __call__(self, hidden, obs, reset):
@@ -234,26 +308,40 @@ class GaussianActorCritic(nn.Module):
         act = _ACTIVATIONS[self.activation]
         x_pi, x_v = obs, obs
         for width in self.hidden_sizes:
-            x_pi = act(_dense(width, np.sqrt(2))(x_pi))
-            x_v = act(_dense(width, np.sqrt(2))(x_v))
-        mean = _dense(self.action_dim, 0.01)(x_pi)
+            x_pi = act(self._layer(width, np.sqrt(2))(x_pi))
+            if self.separate:
+                x_v = act(self._layer(width, np.sqrt(2))(x_v))
+        if not self.separate:
+            x_v = x_pi
+        mean = self._layer(self.action_dim, 0.01, self.mu_init, self.mu_init_scale)(x_pi)
+        mean = _ACTIVATIONS[self.mu_activation](mean)
         if self.log_std == "param":
-            log_std = jnp.broadcast_to(LogStd(self.action_dim, self.log_std_init)(), mean.shape)
+            sigma = jnp.broadcast_to(LogStd(self.action_dim, self.log_std_init)(), mean.shape)
         elif self.log_std == "head":
-            log_std = nn.Dense(self.action_dim, kernel_init=nn.initializers.orthogonal(0.01),
-                               bias_init=nn.initializers.constant(self.log_std_init))(x_pi)
+            sigma = nn.Dense(self.action_dim, kernel_init=nn.initializers.orthogonal(0.01),
+                             bias_init=nn.initializers.constant(self.log_std_init))(x_pi)
         else:
-            log_std = jnp.full(mean.shape, self.log_std_init, mean.dtype)
-        value = _dense(1, 1.0)(x_v)[..., 0]
+            sigma = jnp.full(mean.shape, self.log_std_init, mean.dtype)
+        sigma = _ACTIVATIONS[self.sigma_activation](sigma)
+        log_std = jnp.log(sigma) if self.sigma_output == "std" else sigma
+        value = self._layer(1, 1.0)(x_v)[..., 0]
         return hidden, (mean, log_std), value_activation(self.non_linearity)(value)
 
     def __post_init__(self):
-        if self.activation not in _ACTIVATIONS:
-            raise ValueError(f"activation: expected one of {sorted(_ACTIVATIONS)}, "
-                             f"got {self.activation!r}")
+        for field in ("activation", "mu_activation", "sigma_activation"):
+            if getattr(self, field) not in _ACTIVATIONS:
+                raise ValueError(f"{field}: expected one of {', '.join(_ACTIVATIONS)}, "
+                                 f"got {getattr(self, field)!r}")
+        for field in ("initializer", "mu_init"):
+            if getattr(self, field) not in INITIALIZERS:
+                raise ValueError(f"{field}: expected one of {', '.join(INITIALIZERS)}, "
+                                 f"got {getattr(self, field)!r}")
         if self.log_std not in ("param", "head", "fixed"):
             raise ValueError(f"log_std: expected 'param', 'head' or 'fixed', got "
                              f"{self.log_std!r}")
+        if self.sigma_output not in ("log_std", "std"):
+            raise ValueError(f"sigma_output: expected 'log_std' or 'std', got "
+                             f"{self.sigma_output!r}")
         super().__post_init__()
 
     @staticmethod

@@ -195,12 +195,13 @@ class RunDir:
             writer.flush()
         self._tb_rows = num_updates
 
-    def save_params(self, params: Any) -> None:
-        """Save the final params to ``params/`` (orbax; written to a temp dir, renamed)."""
+    def save_params(self, params: Any, name: str = "params") -> None:
+        """Save params to ``<name>/`` (default the final ``params/``; orbax, written to a
+        temp dir and renamed, so a reader never sees half of it)."""
         import orbax.checkpoint as ocp
 
         with ocp.StandardCheckpointer() as saver:
-            saver.save(os.path.abspath(os.path.join(self.path, "params")), params, force=True)
+            saver.save(os.path.abspath(os.path.join(self.path, name)), params, force=True)
 
     def restore_params(self, abstract: Any) -> Any:
         """Restore ``params/`` into the structure of ``abstract``.

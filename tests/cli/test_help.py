@@ -43,7 +43,7 @@ def test_rl2_help_lists_choices(capsys):
 
 
 @pytest.mark.parametrize("parse, flag, field", [
-    (ppo_cli.parse, "anneal_lr", "anneal_lr"), (ppo_cli.parse, "clip_value", "clip_value"),
+    (ppo_cli.parse, "normalize_obs", "normalize_obs"), (ppo_cli.parse, "clip_value", "clip_value"),
     (rl2_cli.parse, "anneal", "anneal"), (rl2_cli.parse, "layer_norm", "layer_norm"),
     (rl2_cli.parse, "eval_greedy", "eval_greedy"),
 ])

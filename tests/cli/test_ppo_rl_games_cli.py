@@ -1,0 +1,30 @@
+"""purerl-ppo's rl_games run options: ``score_to_win`` stops, ``save_best_after`` keeps the
+best params, and the rl_games network options build on a Box env."""
+
+import json
+import os
+
+from purerl.cli import ppo as ppo_cli
+
+TINY = ["--env_id", "gymnax/Pendulum-v1", "--num_envs", "2", "--num_steps", "100",
+        "--num_updates", "4", "--num_minibatches", "2", "--update_epochs", "1",
+        "--log_every", "1", "--checkpoint_every", "2", "--hidden_sizes", "16", "8",
+        "--activation", "elu", "--initializer", "torch_default", "--separate", "False",
+        "--lr_schedule", "adaptive", "--advantage_norm", "batch",
+        "--bounds_loss_coef", "10", "--max_grad_norm", "None"]
+
+
+def test_score_to_win_stops_and_best_params_are_kept(tmp_path, capsys):
+    # Pendulum episodes last 200 steps: the first return is known after update 2, and
+    # any return beats -1e9, so training stops there.
+    summary = ppo_cli.main([*TINY, "--runs_dir", str(tmp_path), "--out_file", "r",
+                            "--score_to_win", "-1e9", "--save_best_after", "0"])
+    run = tmp_path / "r"
+    assert summary["updates_done"] == 2 and summary["stopped_by_score_to_win_at"] == 2
+    assert "score_to_win -1e+09 reached by every run at update 2" in capsys.readouterr().out
+    best = json.loads((run / "best_params" / "best.json").read_text())
+    assert best["0"]["update"] == 2 and best["0"]["score"] < 0
+    assert os.path.isdir(run / "best_params" / "run_0")
+    # the stopped run is finished: --resume touches nothing
+    again = ppo_cli.main(["--resume", str(run)])
+    assert again["updates_done"] == 2
