@@ -62,6 +62,19 @@ def as_policy(policy: Policy | Callable[[jax.Array, jax.Array], jax.Array]) -> P
     return policy if isinstance(policy, Policy) else per_observation(policy)
 
 
+def episode_limit(env, env_params: Any, default: int = 1000) -> int:
+    """Steps an episode of ``env`` may last: its fixed length (``env.episode_length``) or
+    time limit (gymnax's ``env_params.max_steps_in_episode``), else ``default``; the
+    natural ``max_steps`` of ``evaluate_episodes``. Looks through wrappers (``.env``)."""
+    while env is not None:
+        for value in (getattr(env, "episode_length", None),
+                      getattr(env_params, "max_steps_in_episode", None)):
+            if value is not None:
+                return int(value)
+        env = getattr(env, "env", None)
+    return default
+
+
 class EpisodeStats(NamedTuple):
     """Per-episode results of ``evaluate_episodes``: ``returns [E]`` float32 (undiscounted),
     ``lengths [E]`` int32 (steps until the episode ended or ``max_steps``)."""

@@ -66,8 +66,10 @@ import optax
 from flax.training.train_state import TrainState
 
 from envs_jax.core import Environment
+from envs_jax.policy import episode_limit, evaluate_episodes
 from purerl.common import distributions
 from purerl.common import running_stats as rs
+from purerl.common.evaluate import network_policy
 from purerl.common.minibatch import flat_minibatches, sequence_permutation
 from purerl.common.returns import gae
 from purerl.config import require, require_positive, require_unit_interval
@@ -158,6 +160,16 @@ class PPOConfig:
     log_every: int = 0
     """Print a progress line every this many updates through 'jax.debug.callback'
     (0 compiles no callback)."""
+    eval_every: int = 0
+    """Every this many updates, play 'eval_episodes' episodes with the deterministic
+    action (the distribution's mode: the Gaussian mean, the arg-max logit) inside the
+    compiled loop, logged as 'eval/return' and 'eval/length' (NaN at other updates).
+    Needs 'eval_env'; a 'run_updates' call must be a multiple of it. 0: no evaluation."""
+    eval_episodes: int = 10
+    """Episodes per evaluation (vmapped)."""
+    eval_max_steps: int | None = None
+    """Step cap of an evaluation episode (the scan length); None: the env's episode
+    length or time limit ('envs_jax.policy.episode_limit')."""
 
     def __post_init__(self):
         for name in ("num_envs", "num_steps", "num_updates", "num_minibatches",
@@ -184,7 +196,11 @@ class PPOConfig:
         require_unit_interval("gamma", self.gamma)
         require_unit_interval("gae_lambda", self.gae_lambda)
         require(0.0 < self.clip_eps < 1.0, "clip_eps", "a number in (0, 1)", self.clip_eps)
-        for name in ("vf_coef", "ent_coef", "target_kl", "log_every", "bounds_loss_coef"):
+        require_positive("eval_episodes", self.eval_episodes)
+        if self.eval_max_steps is not None:
+            require_positive("eval_max_steps", self.eval_max_steps)
+        for name in ("vf_coef", "ent_coef", "target_kl", "log_every", "bounds_loss_coef",
+                     "eval_every"):
             require(getattr(self, name) >= 0, name, "a non-negative number",
                     getattr(self, name))
         require_positive("reward_scale", self.reward_scale)
@@ -434,6 +450,7 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
                      extra_loss: ExtraLoss | None = None,
                      aux_init: Callable[[jax.Array], Any] | None = None,
                      aux_update: Callable[[RunnerState, Transition], Any] | None = None,
+                     eval_env: Environment | None = None,
                      ) -> TrainParts:
     """Build the traced pieces of PPO for a vectorised env and an actor-critic net.
 
@@ -451,6 +468,8 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
         aux_init: ``aux_init(key) -> aux_state``, the initial ``RunnerState.aux``.
         aux_update: ``aux_update(runner_state, traj) -> aux_state``, once per update
             (step 2); needs ``aux_init``.
+        eval_env: the base env (no auto-reset, no batch axis; ``env_params`` apply) that
+            ``cfg.eval_every`` evaluates on.
 
     Returns:
         ``TrainParts(init, run_updates)``; pure functions of their inputs, ready for
@@ -471,6 +490,8 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
             f"'sequence' or 'auto' for the recurrent {type(net).__name__}", cfg.minibatch)
     require(aux_update is None or aux_init is not None, "aux_init",
             "a function key -> aux_state when aux_update is given", aux_init)
+    require(cfg.eval_every == 0 or eval_env is not None, "eval_env",
+            "the base env to evaluate on when eval_every > 0", eval_env)
 
     def make_tx(learning_rate, max_grad_norm):
         return optax.chain(optax.clip_by_global_norm(max_grad_norm),
@@ -691,8 +712,35 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
                                cfg.num_updates, cfg.log_every)
         return r, metrics
 
+    eval_steps = cfg.eval_max_steps or (episode_limit(eval_env, env_params)
+                                        if eval_env is not None else 0)
+
+    def evaluate(r: RunnerState) -> dict:
+        """Deterministic-action episodes of the current policy: scalar metrics."""
+        policy = network_policy(net, r.train_state.params, True, make_dist, r.obs_stats)
+        stats = evaluate_episodes(eval_env, env_params, policy,
+                                  jax.random.fold_in(r.key, 0x5EED), cfg.eval_episodes,
+                                  eval_steps)
+        return {"eval/return": stats.returns.mean(),
+                "eval/length": stats.lengths.astype(jnp.float32).mean()}
+
     def run_updates(state: RunnerState, num: int) -> tuple[RunnerState, dict]:
-        return jax.lax.scan(update_step, state, length=num)
+        if cfg.eval_every == 0:
+            return jax.lax.scan(update_step, state, length=num)
+        require(num % cfg.eval_every == 0, "eval_every",
+                f"a divisor of the updates per call ({num})", cfg.eval_every)
+
+        def block(r, _):
+            # A scan over blocks, not a lax.cond per update: under vmap a cond on the
+            # (batched) update counter would run the evaluation at every update.
+            r, metrics = jax.lax.scan(update_step, r, length=cfg.eval_every)
+            last = jnp.arange(cfg.eval_every) == cfg.eval_every - 1
+            for name, value in evaluate(r).items():
+                metrics[name] = jnp.where(last, value, jnp.nan)
+            return r, metrics
+
+        state, metrics = jax.lax.scan(block, state, length=num // cfg.eval_every)
+        return state, jax.tree.map(lambda x: x.reshape(num, *x.shape[2:]), metrics)
 
     return TrainParts(init, run_updates)
 

@@ -31,6 +31,7 @@ import tyro
 
 import envs_jax
 from envs_jax import spaces
+from envs_jax.policy import episode_limit
 from envs_jax.wrappers import FlattenObservation, vec_env
 from purerl.algos import ppo
 from purerl.cli import common
@@ -40,7 +41,7 @@ from purerl.common import sweep as sw
 from purerl.common.experiment import run_inputs, run_sweep
 from purerl.common.networks import (ConvActorCritic, GaussianActorCritic, GRUActorCritic,
                                     MLPActorCritic)
-from purerl.common.run_dir import RunDir, run_labels
+from purerl.common.run_dir import RunDir, RunDirError, run_labels
 from purerl.config import check_fields, require, require_positive
 
 SWEEP_HELP = ("Grid entry NAME=V1,V2,... (comma-separated values, no spaces). Repeat --sweep "
@@ -156,6 +157,11 @@ class Args(ppo.PPOConfig):
             require(self.checkpoint_every > 0 and self.num_updates % self.checkpoint_every == 0,
                     "checkpoint_every", f"a divisor of num_updates={self.num_updates}",
                     self.checkpoint_every)
+        if self.eval_every:
+            require(self.num_updates % self.eval_every == 0, "eval_every",
+                    f"a divisor of num_updates={self.num_updates}", self.eval_every)
+            require(self.checkpoint_period % self.eval_every == 0, "eval_every",
+                    f"a divisor of checkpoint_every={self.checkpoint_period}", self.eval_every)
         if self.out_file is not None:
             require(self.out_file != "" and os.sep not in self.out_file, "out_file",
                     "a plain directory name", self.out_file)
@@ -178,17 +184,19 @@ class Args(ppo.PPOConfig):
         """``checkpoint_every``, or its default (about 10 checkpoints per run)."""
         if self.checkpoint_every is not None:
             return self.checkpoint_every
-        return min(d for d in range(1, self.num_updates + 1)
+        every = self.eval_every or 1   # a checkpoint period holds whole evaluation blocks
+        return min(d for d in range(every, self.num_updates + 1, every)
                    if self.num_updates % d == 0 and d * 10 >= self.num_updates)
 
     @property
     def segment_updates(self) -> int:
         """Updates per compiled segment: the largest divisor of the checkpoint period
         that is at most log_every (progress lines come between segments)."""
-        period, every = self.checkpoint_period, self.log_every
+        period, every, block = self.checkpoint_period, self.log_every, self.eval_every or 1
         if every <= 0 or every >= period:
             return period
-        return max(d for d in range(1, every + 1) if period % d == 0)
+        return max((d for d in range(block, every + 1, block) if period % d == 0),
+                   default=period)
 
     def run_name(self) -> str:
         if self.out_file:
@@ -261,7 +269,8 @@ def build_setup(args: Args) -> Setup:
     else:
         net = MLPActorCritic(num_actions, sizes)
     return Setup(env, env_params, net,
-                 ppo.make_train_parts(args.ppo_config(), vec, env_params, net))
+                 ppo.make_train_parts(args.ppo_config(), vec, env_params, net,
+                                      eval_env=env if args.eval_every else None))
 
 
 def build(args: Args) -> ppo.TrainParts:
@@ -381,15 +390,6 @@ def load_args(run_dir: RunDir) -> Args:
     return Args(**saved)
 
 
-def episode_limit(env, env_params) -> int:
-    """Steps an episode of ``env`` may last: its fixed length or time limit (else 1000)."""
-    for value in (getattr(env, "episode_length", None),
-                  getattr(env_params, "max_steps_in_episode", None)):
-        if value is not None:
-            return int(value)
-    return 1000
-
-
 def evaluate_run(run_dir: str, num_episodes: int = 100, max_steps: int | None = None,
                  greedy: bool = False) -> dict:
     """Score the saved policies of a PPO run: mean return of ``num_episodes`` episodes each.
@@ -412,18 +412,22 @@ def evaluate_run(run_dir: str, num_episodes: int = 100, max_steps: int | None = 
     setup = build_setup(args)
     abstract = jax.eval_shape(jax.vmap(setup.parts.init),
                               *run_inputs(args.seed, args.num_seeds, hparams))
-    params, updates = common.restore_final_or_latest(rd, abstract, args.num_updates)
+    params, updates, obs_stats = _restore_for_scoring(rd, abstract, args)
     max_steps = max_steps or episode_limit(setup.env, setup.env_params)
     key = jax.random.PRNGKey(ev.HELDOUT_TASK_SEED)
 
-    @jax.jit
-    def score(params):
-        policy = lambda p: ev.network_policy(setup.net, p, greedy=greedy)
-        return jax.vmap(lambda p: ev.evaluate_episodes(
-            setup.env, setup.env_params, policy(p), key, num_episodes, max_steps).returns
-                        )(params)
+    make_dist = ppo.action_distribution(setup.env.action_space(setup.env_params))
 
-    returns = np.asarray(score(params)).mean(axis=1).reshape(len(points), args.num_seeds)
+    @jax.jit
+    def score(params, obs_stats):
+        def one(p, stats):
+            policy = ev.network_policy(setup.net, p, greedy, make_dist, stats)
+            return ev.evaluate_episodes(setup.env, setup.env_params, policy, key,
+                                        num_episodes, max_steps).returns
+        return jax.vmap(one)(params, obs_stats)
+
+    returns = np.asarray(score(params, obs_stats)).mean(axis=1).reshape(len(points),
+                                                                        args.num_seeds)
     grid = [{"hparams": p, "score_per_seed": r.tolist(), "score_mean": float(r.mean())}
             for p, r in zip(points, returns)]
     out = {"algo": "ppo", "env_id": args.env_id, "num_episodes": num_episodes,
@@ -432,6 +436,22 @@ def evaluate_run(run_dir: str, num_episodes: int = 100, max_steps: int | None = 
     if len(points) == 1:
         out["score_per_seed"] = grid[0]["score_per_seed"]
     return out
+
+
+def _restore_for_scoring(rd: RunDir, abstract, args: Args):
+    """``(params, updates, obs_stats)``; the observation statistics (``normalize_obs``)
+    come from the newest intact checkpoint, as the final params do not hold them."""
+    params, updates = common.restore_final_or_latest(rd, abstract, args.num_updates)
+    if not args.normalize_obs:
+        return params, updates, None
+    ckpt = rd.checkpointer()
+    try:
+        restored = ckpt.restore_latest_intact(abstract)
+    finally:
+        ckpt.close()
+    if restored is None:
+        raise RunDirError(f"{rd.path}: normalize_obs needs a checkpoint to score (none)")
+    return params, updates, restored[1].obs_stats
 
 
 def main(argv: list[str] | None = None) -> dict:

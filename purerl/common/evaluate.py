@@ -7,28 +7,43 @@ the SAME tasks, drawn once from a fixed key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import distrax
 import jax
 import jax.numpy as jnp
 
-from envs_jax.policy import EpisodeStats, Policy, evaluate_episodes  # noqa: F401  (the one
-# Policy protocol and episode evaluator live in the bottom layer; re-exported here)
+# The one Policy protocol and episode evaluator live in the bottom layer; re-exported here.
+from envs_jax.policy import EpisodeStats, Policy, evaluate_episodes  # noqa: F401
+from purerl.common import distributions
+from purerl.common import running_stats as rs
 
 HELDOUT_TASK_SEED = 1611_02779  # RL^2's arXiv number: a fixed, documented key
 """Key of the held-out evaluation tasks; never used for training."""
 
 
-def network_policy(net, params, greedy: bool = False) -> Policy:
-    """Wrap an actor-critic of ``purerl.common.networks`` (stochastic unless ``greedy``)."""
+def network_policy(net, params, greedy: bool = False,
+                   make_dist: Callable[[Any], distrax.Distribution] = distributions.categorical,
+                   obs_stats: Any = None) -> Policy:
+    """A ``Policy`` of an actor-critic of ``purerl.common.networks``.
+
+    Args:
+        net, params: the network and its parameters (recurrent or feed-forward).
+        greedy: act with the distribution's mode (arg-max logit, Gaussian mean) instead of
+            sampling.
+        make_dist: ``policy_out -> distribution`` (``purerl.algos.ppo.action_distribution``
+            of the action space; default categorical logits).
+        obs_stats: ``running_stats.RunningStats`` the net was trained with
+            (``normalize_obs``), or None.
+    """
 
     def act(hidden, obs, reset, key):
-        hidden, logits, _ = net.apply(params, hidden, obs[None], reset[None])
-        logits = logits[0]
-        if greedy:
-            return hidden, jnp.argmax(logits, axis=-1)
-        return hidden, distrax.Categorical(logits=logits).sample(seed=key)
+        if obs_stats is not None:
+            obs = rs.normalize(obs_stats, obs)
+        hidden, out, _ = net.apply(params, hidden, obs[None], reset[None])
+        dist = make_dist(jax.tree.map(lambda x: x[0], out))
+        return hidden, dist.mode() if greedy else dist.sample(seed=key)
 
     return Policy(net.initial_hidden, act)
 

@@ -28,3 +28,24 @@ def test_score_to_win_stops_and_best_params_are_kept(tmp_path, capsys):
     # the stopped run is finished: --resume touches nothing
     again = ppo_cli.main(["--resume", str(run)])
     assert again["updates_done"] == 2
+
+
+def test_in_loop_evaluation_and_scoring_a_gaussian_run(tmp_path):
+    from purerl.cli import evaluate as evaluate_cli
+
+    summary = ppo_cli.main(["--env_id", "gymnax/Pendulum-v1", "--num_envs", "2",
+                            "--num_steps", "50", "--num_updates", "4",
+                            "--num_minibatches", "2", "--update_epochs", "1",
+                            "--log_every", "0", "--eval_every", "2", "--eval_episodes", "3",
+                            "--normalize_obs", "--runs_dir", str(tmp_path), "--out_file", "e"])
+    assert summary["updates_done"] == 4
+    import numpy as np
+
+    m = np.load(tmp_path / "e" / "metrics.npz")
+    ret = m["eval/return"][0, 0]                    # [updates]: evaluated after 2 and 4
+    assert np.isnan(ret[[0, 2]]).all() and np.isfinite(ret[[1, 3]]).all()
+    assert (-1700 < ret[[1, 3]]).all() and (ret[[1, 3]] < 0).all()   # Pendulum's range
+    np.testing.assert_array_equal(m["eval/length"][0, 0][[1, 3]], 200)
+    scored = evaluate_cli.main(["--run_dir", str(tmp_path / "e"), "--num_episodes", "4",
+                                "--greedy", "True"])
+    assert -1700 < scored["score_mean"] < 0
