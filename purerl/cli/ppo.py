@@ -254,9 +254,11 @@ def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
     from purerl.cli import rl_games_yaml
 
     argv, config, allow_unknown = rl_games_yaml.pop_config_flags(argv)
-    defaults = None if config is None else rl_games_yaml.flags_for_cli(
-        config, allow_unknown, common.typed_fields(argv, Args))
-    return common.parse_run_args(Args, argv, defaults=defaults)
+    loaded = None if config is None else rl_games_yaml.load(
+        config, allow_unknown_keys=allow_unknown, typed=common.typed_fields(argv, Args))
+    parsed = common.parse_run_args(Args, argv, defaults=loaded and loaded.flags)
+    rl_games_yaml.note_ignored(config, loaded)
+    return parsed
 
 
 def run(args: Args, resumed: RunDir | None = None) -> dict:

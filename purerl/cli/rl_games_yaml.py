@@ -826,15 +826,11 @@ def pop_config_flags(argv: Sequence[str]) -> tuple[list[str], str | None, bool]:
     return rest, path, allow
 
 
-def flags_for_cli(path: str, allow_unknown_keys: bool, typed: Sequence[str],
-                  prog: str = "purerl-ppo") -> dict[str, Any]:
-    """``load(path).flags`` for a command line, with one stderr note on the keys that
-    have no effect here."""
-    loaded = load(path, allow_unknown_keys=allow_unknown_keys, typed=typed)
-    if loaded.ignored:
+def note_ignored(path: str | None, loaded: Loaded | None, prog: str = "purerl-ppo") -> None:
+    """One stderr line naming the keys of ``path`` that have no effect here (if any)."""
+    if loaded is not None and loaded.ignored:
         print(f"{prog}: note: {path}: no effect in {prog} (docs/rl_games_mapping.md): "
               + ", ".join(loaded.ignored), file=sys.stderr, flush=True)
-    return loaded.flags
 
 
 # ------------------------------------------------------------------------ the doc
