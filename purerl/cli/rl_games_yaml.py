@@ -185,6 +185,14 @@ def no_effect(value, path, ctx):
     return {}
 
 
+def unsupported(why: str) -> Converter:
+    """A key purerl-ppo knows and cannot honour, whatever its value."""
+    def convert(value, path, ctx):
+        raise _Unsupported(f"{path} ({why})")
+    convert.unsupported = True
+    return convert
+
+
 def reserved(value, path, ctx):
     ctx.reserved.append(path)
     return {}
@@ -557,6 +565,10 @@ ROWS: tuple[Row, ...] = (
     Row("network.normalization", (), only(None, "None", why="no layer/batch norm"), None, ""),
     Row("network.value_activation", (), only("None", None, why="a linear value head"),
         "None", ""),
+    Row("network.rnn.*", (), unsupported("a recurrent torso: the Gaussian actor-critic is "
+                                         "feed-forward"), OPTIONAL, ""),
+    Row("network.cnn.*", (), unsupported("a convolutional torso"), OPTIONAL, ""),
+    Row("network.inputs.*", (), unsupported("dict observations"), OPTIONAL, ""),
     Row("network.disc.*", (), reserved, OPTIONAL, AMP_NOTE + " (discriminator MLP)"),
     Row("load_checkpoint", (), only(False, "False", why="rl_games .pth checkpoints do not "
                                     "load; continue a purerl run with --resume RUN_DIR"),
@@ -671,6 +683,15 @@ ROWS: tuple[Row, ...] = (
         "IsaacGymEnvs' misspelling of seq_length; RNN only"),
     Row("config.seq_length", (), no_effect, 4, "RNN only (feed-forward nets here)"),
     Row("config.bptt_length", (), no_effect, OPTIONAL, "RNN only"),
+    Row("config.central_value_config.*", (), unsupported("an asymmetric central critic"),
+        OPTIONAL, ""),
+    Row("config.defer_summaries_sec", (), no_effect, OPTIONAL, "TensorBoard writer timing"),
+    Row("config.summaries_interval_sec_min", (), no_effect, OPTIONAL,
+        "TensorBoard writer timing"),
+    Row("config.summaries_interval_sec_max", (), no_effect, OPTIONAL,
+        "TensorBoard writer timing"),
+    Row("config.force_interval_writer", (), no_effect, OPTIONAL, "TensorBoard writer timing"),
+    Row("torch_threads", (), no_effect, OPTIONAL, "XLA picks its threads"),
     Row("config.env_config.*", (), only({}, None, why="envs take their own parameters"),
         OPTIONAL, "only empty"),
     Row("config.player.*", (), no_effect, OPTIONAL,
@@ -684,16 +705,19 @@ ROWS: tuple[Row, ...] = (
 
 _BY_PATH = {row.path.removesuffix(".*"): row for row in ROWS}
 BLOCKS = {row.path.removesuffix(".*") for row in ROWS if row.path.endswith(".*")}
+_PARENTS = {path.rsplit(".", i)[0] for path in _BY_PATH for i in range(1, path.count(".") + 1)}
 
 
 # ------------------------------------------------------------------------ loading
 
 def _walk(node: dict, prefix: str = "") -> list[tuple[str, Any]]:
-    """``(path, value)`` of every leaf, stopping at the table's whole-block rows."""
+    """``(path, value)`` of every leaf, stopping at the table's whole-block rows and at
+    blocks the table does not know (reported once, as a whole)."""
     out = []
     for key, value in node.items():
         path = f"{prefix}{key}"
-        if path in BLOCKS or not isinstance(value, dict) or not value:
+        if path in BLOCKS or not isinstance(value, dict) or not value or (
+                path not in _PARENTS and path not in _BY_PATH):
             out.append((path, value))
         else:
             if path in _BY_PATH:                    # a block that is also a row
@@ -764,7 +788,7 @@ def load(source: str | dict, *, allow_unknown_keys: bool = False,
     typed = set(typed)
     for path in present:
         if path not in _BY_PATH:
-            unsupported.append(f"{path} (not an rl_games key purerl-ppo knows)")
+            unsupported.append(f"{path} (a key purerl-ppo does not know)")
     for row in ROWS:
         path = row.path.removesuffix(".*")
         parent = path.rpartition(".")[0]
@@ -852,6 +876,8 @@ def _kind(row: Row) -> str:
         return "reserved"
     if row.convert is no_effect:
         return "no effect"
+    if getattr(row.convert, "unsupported", False):
+        return "unsupported"
     if not row.flags:
         return "checked"
     return ", ".join(f"`{f}`" for f in row.flags)

@@ -300,17 +300,21 @@ def test_bad_value_is_an_error_even_with_allow_unknown_keys():
 def test_unsupported_keys_error_then_warning():
     data = snippet(config__mixed_precision=True, config__use_smooth_clamp=True,
                    config__my_key=1, network__mlp__initializer={
-                       "name": "variance_scaling_initializer", "scale": 2.0})
+                       "name": "variance_scaling_initializer", "scale": 2.0},
+                   network__rnn={"name": "lstm", "units": 64},
+                   config__my_block={"a": {"b": 1}, "c": 2})
     with pytest.raises(ValueError) as err:
         ry.load(data)
     text = str(err.value)
     for part in ("config.mixed_precision=True", "config.use_smooth_clamp=True",
-                 "config.my_key (not an rl_games key", "variance_scaling_initializer",
+                 "config.my_key (a key purerl-ppo does not know)", "variance_scaling_initializer",
+                 "network.rnn (a recurrent torso", "config.my_block (a key purerl-ppo",
                  "--allow_unknown_keys"):
         assert part in text, part
+    assert "config.my_block.a" not in text and "network.rnn.units" not in text  # blocks: once
     with pytest.warns(UserWarning, match="unsupported in purerl-ppo: .*config.my_key"):
         loaded = ry.load(data, allow_unknown_keys=True)
-    assert len(loaded.unsupported) == 4 and loaded.flags["num_envs"] == 8
+    assert len(loaded.unsupported) == 6 and loaded.flags["num_envs"] == 8
 
 
 def test_amp_and_near_keys_are_reserved():
@@ -416,7 +420,7 @@ def _write(tmp_path, text, name="train.yaml"):
 
 @pytest.mark.parametrize("edit, argv, expected", [
     (("clip_value: True", "clip_value: True\n    my_key: 3"), [],
-     "config.my_key (not an rl_games key purerl-ppo knows)"),
+     "config.my_key (a key purerl-ppo does not know)"),
     (("clip_value: True", "clip_value: True\n    disc_coef: 5"), [],
      "reserved for the imitation algorithms (AMP / NEAR), not implemented yet: "
      "config.disc_coef"),
