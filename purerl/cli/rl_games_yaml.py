@@ -176,6 +176,7 @@ def only(*accepted: Any, why: str) -> Converter:
         if value not in accepted:
             raise _Unsupported(f"{path}={value!r} ({why})")
         return {}
+    convert.doc = f"accepted: {' / '.join(map(repr, accepted))}; else unsupported ({why})"
     return convert
 
 
@@ -189,7 +190,7 @@ def unsupported(why: str) -> Converter:
     """A key purerl-ppo knows and cannot honour, whatever its value."""
     def convert(value, path, ctx):
         raise _Unsupported(f"{path} ({why})")
-    convert.unsupported = True
+    convert.unsupported, convert.doc = True, why
     return convert
 
 
@@ -888,7 +889,8 @@ def mapping_markdown() -> str:
     lines = ["| rl_games key (below `params`) | purerl-ppo flag(s) | rl_games default | note |",
              "|---|---|---|---|"]
     for row in ROWS:
-        note = row.note.replace("|", "\\|")
+        doc = getattr(row.convert, "doc", "")
+        note = "; ".join(n for n in (row.note, doc) if n).replace("|", "\\|")
         lines.append(f"| `{row.path}` | {_kind(row)} | {_default_text(row)} | {note} |")
     return "\n".join(lines) + "\n"
 
