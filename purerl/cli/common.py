@@ -221,7 +221,8 @@ def _panel_text(text: str) -> str:
 
 def parse_run_args(cls: type, argv: Sequence[str], *,
                    aliases: Mapping[str, str] | None = None,
-                   ignore: Sequence[str] = RESUME_IGNORES, **tyro_kwargs) -> tuple[Any, RunDir | None]:
+                   ignore: Sequence[str] = RESUME_IGNORES, defaults: Mapping[str, Any] | None = None,
+                   **tyro_kwargs) -> tuple[Any, RunDir | None]:
     """Parse a training command line: ``(args, run_dir to resume or None)``.
 
     ``cls`` is the command's frozen dataclass with ``resume: str | None``, ``runs_dir`` and
@@ -230,13 +231,21 @@ def parse_run_args(cls: type, argv: Sequence[str], *,
     was moved); a flag typed again must equal the stored value (``ignore`` apart) and is
     refused by name otherwise. A bare ``--resume`` resumes ``runs_dir/out_file``.
 
+    ``defaults`` (flag -> value, e.g. from ``purerl-ppo --config train.yaml``) replace the
+    dataclass defaults under the typed flags; they are checked with them, as one config.
+
     Raises:
         RunDirError: no run at ``RUN_DIR``, or a typed flag differs from the stored one.
-        ValueError: a bare ``--resume`` without ``--out_file``; a bad flag value.
+        ValueError: a bare ``--resume`` without ``--out_file``; a bad flag value;
+            ``defaults`` naming a field ``cls`` lacks, or given with ``--resume``.
     """
     argv, resume = pop_resume(normalize_bool_flags(argv, cls))
     if resume is None:
-        return parse_flags(cls, argv, **tyro_kwargs), None
+        return parse_flags(cls, argv, default=_with_defaults(cls, defaults),
+                           **tyro_kwargs), None
+    if defaults:
+        raise ValueError("config: --resume takes every flag from the run's config.json; "
+                         "drop --config")
     if resume == "":
         first = parse_flags(cls, argv, **tyro_kwargs)
         if not first.out_file:
@@ -251,6 +260,22 @@ def parse_run_args(cls: type, argv: Sequence[str], *,
     args = parse_flags(cls, argv, default=defaults, **tyro_kwargs)
     given = {name: getattr(args, name) for name in typed_fields(argv, cls, aliases)}
     return args, RunDir.resume(resume, given, ignore)
+
+
+def _with_defaults(cls: type, defaults: Mapping[str, Any] | None) -> Any:
+    """An unchecked stand-in for ``cls()`` with ``defaults`` overlaid (None: no overlay)."""
+    if not defaults:
+        return None
+    import types
+
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    missing = sorted(set(defaults) - set(fields))
+    if missing:
+        raise ValueError(f"config: maps to flag(s) {', '.join(missing)} that this "
+                         f"{cls.__module__} does not have")
+    values = {name: (f.default_factory() if f.default is dataclasses.MISSING
+                     else f.default) for name, f in fields.items()}
+    return types.SimpleNamespace(**{**values, **defaults})
 
 
 # ------------------------------------------------------------------------ training runs

@@ -308,8 +308,19 @@ def config_dict(args: Args) -> dict:
 
 
 def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
-    """``(args, run to resume or None)`` from a command line (see ``common.parse_run_args``)."""
-    return common.parse_run_args(Args, argv)
+    """``(args, run to resume or None)`` from a command line (see ``common.parse_run_args``).
+
+    ``--config train.yaml`` (rl_games YAML, ``purerl.cli.rl_games_yaml``) sets the defaults
+    under the typed flags; ``--allow_unknown_keys`` turns its unsupported keys into a warning.
+    """
+    from purerl.cli import rl_games_yaml
+
+    argv, config, allow_unknown = rl_games_yaml.pop_config_flags(argv)
+    loaded = None if config is None else rl_games_yaml.load(
+        config, allow_unknown_keys=allow_unknown, typed=common.typed_fields(argv, Args))
+    parsed = common.parse_run_args(Args, argv, defaults=loaded and loaded.flags)
+    rl_games_yaml.note_ignored(config, loaded)
+    return parsed
 
 
 def run(args: Args, resumed: RunDir | None = None) -> dict:
