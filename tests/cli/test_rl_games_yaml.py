@@ -2,18 +2,12 @@
 
 Fast: nothing here compiles an MJX program (the shipped MJX configs are only loaded and
 turned into ``Args``); one CLI run trains ``gymnax/Pendulum-v1`` for one tiny update.
-
-Needs the lead's new ``Args`` fields (``NEW_FIELDS``): until they are on ``Args``, the tests
-that build ``Args`` (``test_shipped_config_maps_cleanly``, ``test_allow_unknown_keys_*``,
-``test_config_then_flags_trains_*``) run on ``_with_new_fields(Args)``, the fields added as
-inert flags: the plumbing and the existing fields are checked, the new fields' effect is not.
 """
 
 import copy
 import dataclasses
 import json
 import os
-from typing import Literal
 
 import pytest
 
@@ -23,31 +17,8 @@ from purerl.cli.common import run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-NEW_FIELDS = {   # the lead's purerl-ppo Args fields this loader targets: name -> (type, default)
-    "lr_schedule": (Literal["constant", "linear", "adaptive"], "linear"),
-    "kl_threshold": (float, 0.008),
-    "adaptive_lr_every": (Literal["minibatch", "epoch"], "minibatch"),
-    "advantage_norm": (Literal["minibatch", "batch", "none"], "minibatch"),
-    "bounds_loss_coef": (float, 0.0),
-    "bootstrap_timeouts": (bool, True),
-    "score_to_win": (float | None, None),
-    "save_best_after": (int | None, None),
-    "hidden_sizes": (tuple[int, ...], (64, 64)),
-    "activation": (str, "tanh"),
-    "initializer": (str, "orthogonal"),
-    "initializer_scale": (float | None, None),
-    "separate": (bool, False),
-    "mu_activation": (str, "none"),
-    "sigma_activation": (str, "none"),
-    "mu_init": (str, "orthogonal"),
-    "mu_init_scale": (float | None, 0.01),
-    "log_std": (Literal["param", "head", "fixed"], "param"),
-    "log_std_init": (float, 0.0),
-    "sigma_output": (Literal["log_std", "std"], "log_std"),
-}
 ARGS_FIELDS = {f.name for f in dataclasses.fields(ppo_cli.Args)}
-MISSING_FIELDS = sorted(set(NEW_FIELDS) - ARGS_FIELDS)
-TARGETS = ARGS_FIELDS | set(NEW_FIELDS)
+TARGETS = ARGS_FIELDS
 
 BASE = {"params": {
     "seed": 3,
@@ -92,14 +63,6 @@ def flags(**changes) -> dict:
     return ry.load(snippet(**changes)).flags
 
 
-def _with_new_fields(cls):
-    """``cls`` plus the lead's fields it lacks, as inert flags (for the plumbing test)."""
-    missing = [(n, NEW_FIELDS[n][0], dataclasses.field(default=NEW_FIELDS[n][1]))
-               for n in MISSING_FIELDS]
-    return dataclasses.make_dataclass("Args", missing, bases=(cls,), frozen=True,
-                                      namespace={"__module__": cls.__module__})
-
-
 # ------------------------------------------------------------------------ the table and doc
 
 def test_doc_table_is_the_module_table():
@@ -122,14 +85,8 @@ def test_shipped_config_maps_cleanly(name, monkeypatch):
     assert set(loaded.flags) <= TARGETS
     assert loaded.flags["env_id"] in ("halfcheetah", "hopper", "walker2d", "ant",
                                       "amp-humanoid")
-    # The Args half: checks the existing fields (sizes, divisors, env id); the lead's new
-    # fields are only stored until they are on Args (then this checks them too).
+    # The Args half: every mapped value reaches its flag (sizes, divisors, env id checked).
     argv, skip = ["--config", name], {"out_file"}      # (a timestamp: differs by a second)
-    if MISSING_FIELDS:
-        monkeypatch.setattr(ppo_cli, "Args", _with_new_fields(ppo_cli.Args))
-        if loaded.flags["max_grad_norm"] is None:      # None (no clipping) needs the lead's
-            argv += ["--max_grad_norm", "1e9"]          # max_grad_norm: float | None
-            skip.add("max_grad_norm")
     args, resumed = ppo_cli.parse(argv)                 # builds no env, compiles nothing
     assert resumed is None
     for flag, value in loaded.flags.items():
@@ -452,7 +409,6 @@ def test_missing_file_and_stray_allow_flag(tmp_path, capsys, no_training):
 
 
 def test_allow_unknown_keys_warns_in_one_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(ppo_cli, "Args", _with_new_fields(ppo_cli.Args))
     path = _write(tmp_path, TINY.replace("clip_value: True", "clip_value: True\n    foo: 1"))
     args, _ = run_cli(ppo_cli.parse, ["--config", path, "--allow_unknown_keys"],
                       prog="purerl-ppo")
@@ -466,8 +422,6 @@ def test_allow_unknown_keys_warns_in_one_line(tmp_path, capsys, monkeypatch):
 
 def test_config_then_flags_trains_and_resume_reads_config_json(tmp_path, monkeypatch, capsys):
     """``purerl-ppo --config tiny.yaml --num_updates 1`` trains; typed flags win."""
-    if MISSING_FIELDS:                   # needs the lead's fields: run the plumbing on a stand-in
-        monkeypatch.setattr(ppo_cli, "Args", _with_new_fields(ppo_cli.Args))
     monkeypatch.chdir(tmp_path)
     path = _write(tmp_path, TINY)
     summary = ppo_cli.main(["--config", path, "--num_updates", "1", "--log_every", "0"])
