@@ -32,7 +32,7 @@ import tyro
 import envs_jax
 from envs_jax import spaces
 from envs_jax.policy import episode_limit
-from envs_jax.wrappers import FlattenObservation, vec_env
+from envs_jax.wrappers import FlattenObservation, is_mjx_env, vec_env
 from purerl.algos import ppo
 from purerl.cli import common
 from purerl.common import evaluate as ev
@@ -119,6 +119,9 @@ class Args(ppo.PPOConfig):
     """Box envs: activation of the sigma output."""
     sigma_output: Literal["log_std", "std"] = "log_std"
     """Box envs: whether the sigma output is a log std or the std itself."""
+    video: bool = False
+    """MJX tasks: write videos/final.gif, one episode of run 0's final policy (its mean
+    action), rendered in-jit (purerl.common.video)."""
     score_to_win: float | None = None
     """Stop when every run's mean training return over a segment reaches this."""
     save_best_after: int | None = None
@@ -243,6 +246,8 @@ def build_setup(args: Args) -> Setup:
         # Boards and images (bsuite [10, 5], MinAtar [10, 10, C]) reach MLP/GRU torsos as
         # float vectors; without this the Dense layers act on the last axis only.
         env = FlattenObservation(env)
+    require(not args.video or is_mjx_env(args.env_id, env), "video",
+            "an MJX task for --video (videos are rendered by the MJX camera)", args.env_id)
     vec = vec_env(args.env_id, env, args.num_envs)
     sizes = args.hidden_sizes or (args.hidden_size, args.hidden_size)
     gaussian_fields = ("activation", "separate", "initializer", "initializer_scale",
@@ -382,6 +387,8 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
         "updates_done": updates_done,
         "stopped_by_score_to_win_at": best.stopped_at,
     })
+    if args.video:
+        _write_video(setup, run_dir, result.state)
     common.set_active_run_dir(None)
     print(f"\nfinal return (last 10% of updates), mean over {num_seeds} seed(s):")
     for point, r in zip(points, returns):
@@ -391,6 +398,20 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
           + (f" ({rate:,.0f} env-steps/s)" if rate else "")
           + f". Artefacts in {run_dir.path}")
     return summary
+
+
+def _write_video(setup: Setup, run_dir: RunDir, state) -> None:
+    """``videos/final.gif`` of run 0's final policy (mode action), printed when written."""
+    from purerl.common.video import write_eval_video
+
+    first = lambda tree: jax.tree.map(lambda x: x[0], tree)  # noqa: E731
+    make_dist = ppo.action_distribution(setup.env.action_space(setup.env_params))
+    policy = ev.network_policy(setup.net, first(state.train_state.params), True, make_dist,
+                               None if state.obs_stats is None else first(state.obs_stats))
+    print("rendering the evaluation video (one compile) ...", flush=True)
+    path = write_eval_video(run_dir.path, setup.env, setup.env_params, policy,
+                            jax.random.PRNGKey(ev.HELDOUT_TASK_SEED))
+    print(f"video: {path}", flush=True)
 
 
 def load_args(run_dir: RunDir) -> Args:
