@@ -138,7 +138,8 @@ class Progress:
 
     A visible compile phase (``compiling`` then ``compiled``, with its duration), then one
     line per segment: updates done, mean return of the episodes that ended in the
-    segment (``n/a`` if none), entropy, env-steps/s over all runs, elapsed and ETA.
+    segment (``n/a`` if none), entropy, the newest deterministic evaluation (``eval/return``)
+    when the segment has one, env-steps/s over all runs, elapsed and ETA.
 
     Args:
         total_updates: updates per run in the whole run.
@@ -188,6 +189,10 @@ class Progress:
                  f"return {ret}"]
         if "entropy" in seg:
             parts.append(f"entropy {float(seg['entropy'][..., -1].mean()):.3f}")
+        evaluated = np.isfinite(seg.get("eval/return", np.full((1, 1), np.nan))).all(0)
+        if evaluated.any():  # the segment's newest evaluation, mean over runs
+            newest = seg["eval/return"][:, evaluated][:, -1]
+            parts.append(f"eval {float(newest.mean()):.1f}")
         parts += [f"{rate:,.0f} env-steps/s", f"elapsed {format_duration(elapsed)}",
                   f"ETA {format_duration(eta) if np.isfinite(eta) else 'n/a'}"]
         line = "  ".join(parts)
