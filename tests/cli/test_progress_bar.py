@@ -29,3 +29,17 @@ def test_terminal_gets_a_bar_on_the_same_line():
 def test_pipe_gets_the_plain_line():
     lines = _segment(io.StringIO())
     assert lines[1].startswith("  update  50/100  return 1.000") and "━" not in lines[1]
+
+
+def test_line_shows_the_newest_evaluation_mean_over_runs():
+    progress = Progress(100, 10, stream=io.StringIO())
+    progress.compiled(1.0)
+    nan = np.nan
+    evals = np.array([[nan, 4.0, nan, 6.0], [nan, 2.0, nan, 8.0]])   # [runs, updates]
+    line = progress.segment(4, {"episode_return_sum": np.ones((2, 4)),
+                                "episode_count": np.ones((2, 4)), "eval/return": evals})
+    assert "eval 7.0" in line
+    line = progress.segment(8, {"episode_return_sum": np.ones((2, 4)),
+                                "episode_count": np.ones((2, 4)),
+                                "eval/return": np.full((2, 4), nan)})
+    assert "eval" not in line
