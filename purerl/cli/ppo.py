@@ -49,38 +49,57 @@ SWEEP_HELP = ("Grid entry NAME=V1,V2,... (comma-separated values, no spaces). Re
               "gae_lambda=0.9,0.95 (4 points). Sweepable: " + ", ".join(ppo.SWEEPABLE) + ".")
 
 
+RL_GAMES_NAMES = {"num_actors": "num_envs", "horizon_length": "num_steps",
+                  "max_epochs": "num_updates", "mini_epochs": "update_epochs",
+                  "tau": "gae_lambda", "e_clip": "clip_eps", "critic_coef": "vf_coef",
+                  "entropy_coef": "ent_coef", "grad_norm": "max_grad_norm"}
+"""rl_games flag name -> ours: each is also accepted as a flag (an alias, mapped here
+only). rl_games' ``minibatch_size`` (a size, not a count) is read from YAML configs."""
+
+_rl_games = lambda field: tyro.conf.arg(aliases=tuple(  # noqa: E731
+    f"--{k}" for k, v in RL_GAMES_NAMES.items() if v == field))
+
+
 @dataclasses.dataclass(frozen=True)
 class Args(ppo.PPOConfig):
     """PPO run on one env: every PPO hyperparameter, plus the run's own options.
 
     Defaults are the classic CartPole setting (16 envs x 128 steps, 4 epochs x 4
     minibatches, 64x64 tanh MLP), which solves CartPole-v1 in ~100k steps. Boolean flags
-    take --flag / --no_flag or --flag True / False.
+    take --flag / --no_flag or --flag True / False. rl_games names are aliases:
+    --num_actors, --horizon_length, --max_epochs, --mini_epochs, --tau, --e_clip,
+    --critic_coef, --entropy_coef, --grad_norm (and --config reads a whole rl_games YAML).
     """
 
-    num_envs: int = 16
+    num_envs: Annotated[int, _rl_games("num_envs")] = 16
     """Parallel environments N."""
-    num_steps: int = 128
+    num_steps: Annotated[int, _rl_games("num_steps")] = 128
     """Rollout length T per environment per update; batch = N * T env steps."""
-    num_updates: int = 100
+    num_updates: Annotated[int, _rl_games("num_updates")] = 100
     """PPO updates (rollout + optimisation) in the whole run."""
     num_minibatches: int = 4
     """Minibatches per epoch (recurrent policies split along envs: whole sequences)."""
-    update_epochs: int = 4
+    update_epochs: Annotated[int, _rl_games("update_epochs")] = 4
     """Passes over each rollout batch."""
     learning_rate: float = 2.5e-3
     """Adam step size (the initial one under linear and adaptive schedules)."""
-    gae_lambda: float = 0.95
+    gae_lambda: Annotated[float, _rl_games("gae_lambda")] = 0.95
     """GAE lambda."""
     anneal_clip: bool = False
     """Decay clip_eps linearly to 0 over the run."""
     clip_value: bool = True
     """Clipped value loss (PPO2 style, range clip_eps in reward units)."""
-    max_grad_norm: float | None = 0.5
+    max_grad_norm: Annotated[float | None, _rl_games("max_grad_norm")] = 0.5
     """Global gradient-norm clip (None: no clipping)."""
     target_kl: float = 0.0
     """Stop an update's remaining epochs once the mean approximate KL exceeds
     1.5 x target_kl. 0 disables."""
+    clip_eps: Annotated[float, _rl_games("clip_eps")] = 0.2
+    """PPO ratio clip epsilon (also the value-clip range)."""
+    vf_coef: Annotated[float, _rl_games("vf_coef")] = 0.5
+    """Value-loss coefficient (scales 0.5 * (V - R)^2, as rl_games' critic_coef does)."""
+    ent_coef: Annotated[float, _rl_games("ent_coef")] = 0.01
+    """Entropy-bonus coefficient."""
     log_every: int = 10
     """Progress line about every this many updates (0: none)."""
     env_id: str = "gymnax/CartPole-v1"
@@ -323,7 +342,8 @@ def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
     argv, config, allow_unknown = rl_games_yaml.pop_config_flags(argv)
     loaded = None if config is None else rl_games_yaml.load(
         config, allow_unknown_keys=allow_unknown, typed=common.typed_fields(argv, Args))
-    parsed = common.parse_run_args(Args, argv, defaults=loaded and loaded.flags)
+    parsed = common.parse_run_args(Args, argv, aliases=RL_GAMES_NAMES,
+                                   defaults=loaded and loaded.flags)
     rl_games_yaml.note_ignored(config, loaded)
     return parsed
 

@@ -49,3 +49,16 @@ def test_in_loop_evaluation_and_scoring_a_gaussian_run(tmp_path):
     scored = evaluate_cli.main(["--run_dir", str(tmp_path / "e"), "--num_episodes", "4",
                                 "--greedy", "True"])
     assert -1700 < scored["score_mean"] < 0
+
+
+def test_rl_games_flag_names_are_aliases():
+    args, _ = ppo_cli.parse(["--num_actors", "8", "--horizon_length", "32", "--max_epochs",
+                             "6", "--mini_epochs", "3", "--tau", "0.9", "--e_clip", "0.1",
+                             "--critic_coef", "2", "--entropy_coef", "0.001",
+                             "--grad_norm", "None"])
+    assert (args.num_envs, args.num_steps, args.num_updates, args.update_epochs) == (8, 32, 6, 3)
+    assert (args.gae_lambda, args.clip_eps, args.vf_coef, args.ent_coef) == (0.9, 0.1, 2.0,
+                                                                             0.001)
+    assert args.max_grad_norm is None
+    yaml_args, _ = ppo_cli.parse(["--config", "ppo_halfcheetah", "--horizon_length", "32"])
+    assert yaml_args.num_steps == 32 and yaml_args.num_envs == 64
