@@ -5,6 +5,11 @@ so a run killed mid-save leaves the previous step intact; ``latest_step`` only e
 finished steps. We save two items per step: ``state`` (the whole ``RunnerState`` pytree:
 params, optimiser state, env state, PRNG key, update counter) and ``history`` (the
 per-update metric arrays recorded so far; orbax reserves the item name "metrics").
+
+Orbax refuses arrays with no elements, which MJX states hold (``mjx.Data.act`` of a model
+without actuator state, e.g. ``[B, 0]``): such a leaf is saved as a one-element placeholder
+and rebuilt as zeros of its true shape from the abstract state on restore (an empty array
+has no values to lose).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import os
 import warnings
 from typing import Any
 
+import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 
@@ -41,7 +48,8 @@ class Checkpointer:
     def save(self, step: int, state: Any, metrics: dict) -> None:
         """Write ``state`` and ``metrics`` as step ``step`` (blocks until on disk)."""
         self._manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(state), history=ocp.args.StandardSave(metrics)))
+            state=ocp.args.StandardSave(_fill_empty(state)),
+            history=ocp.args.StandardSave(metrics)))
         self._manager.wait_until_finished()
 
     def restore(self, step: int, abstract_state: Any) -> tuple[Any, dict]:
@@ -58,8 +66,11 @@ class Checkpointer:
             raise FileNotFoundError(
                 f"no checkpoint step {step} in {self.directory} (have {self._manager.all_steps()})")
         restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(abstract_state), history=ocp.args.StandardRestore()))
-        return restored["state"], dict(restored["history"])
+            state=ocp.args.StandardRestore(_fill_empty(abstract_state)),
+            history=ocp.args.StandardRestore()))
+        state = jax.tree.map(lambda r, a: np.zeros(a.shape, a.dtype) if _empty(a) else r,
+                             restored["state"], abstract_state)
+        return state, dict(restored["history"])
 
     def restore_latest_intact(self, abstract_state: Any) -> tuple[int, Any, dict] | None:
         """Restore the newest checkpoint that reads back, skipping damaged ones.
@@ -92,3 +103,19 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def _empty(leaf: Any) -> bool:
+    return hasattr(leaf, "shape") and int(np.prod(leaf.shape)) == 0
+
+
+def _fill_empty(tree: Any) -> Any:
+    """``tree`` with each zero-size array (or ``ShapeDtypeStruct``) replaced by a
+    one-element one of the same dtype."""
+    def fill(leaf):
+        if not _empty(leaf):
+            return leaf
+        if isinstance(leaf, jax.ShapeDtypeStruct):
+            return jax.ShapeDtypeStruct((1,), leaf.dtype)
+        return np.zeros((1,), leaf.dtype)
+    return jax.tree.map(fill, tree)
