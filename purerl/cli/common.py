@@ -212,7 +212,11 @@ def _panel_text(text: str) -> str:
         if line.startswith(("╭", "╰")):                # the frame and its title
             continue
         line = line.strip("│─ ").strip()
-        if not line or line.startswith(("For full helptext", "usage:")):
+        # tyro's ASCII panel (stdout not UTF-8): a title line, then rules of dashes
+        title = len(line.split()) <= 2 and line.lower().endswith("error")
+        if not line or set(line) <= set("-─") or title:
+            continue
+        if line.startswith(("For full helptext", "usage:")):
             continue
         keep.append(line)
     message = " ".join(" ".join(keep).split()).partition(" Argument helptext:")[0]

@@ -40,7 +40,7 @@ CASES = [
     ("purerl-ppo", ["--env_id", "nosuch"], "env_id: expected one of"),
     ("purerl-ppo", ["--env_id", "gymnax/NoSuch-v0"], "env_id: 'gymnax/NoSuch-v0' does not build"),
     ("purerl-ppo", ["--out_file", "a/b"], "out_file: expected a plain directory name"),
-    ("purerl-ppo", ["--num_envs", "4x"], "Error parsing --num_envs"),
+    ("purerl-ppo", ["--num_envs", "4x"], "Error parsing --num_actors/--num_envs"),
     ("purerl-ppo", ["--bogus", "1"], "Unrecognized options: --bogus"),
     ("purerl-ppo", ["--resume", MISSING], f"{MISSING} is not a run directory (no config.json)"),
     ("purerl-ppo", ["--resume"], "resume: expected the run directory"),
