@@ -8,12 +8,20 @@ al., NeurIPS 2022; ``jrl/agents/cql`` and ``jrl/agents/snr``) written down in th
 - actor: relu MLP -> tanh-squashed Gaussian, ``scale = softplus + 1e-3``, VarianceScaling(1,
   fan_avg, truncated normal) weights, zero biases; evaluation action ``tanh(mean)``;
 - ``C`` critics; TD target ``y = r + (1 - terminal) gamma min_i Q_tgt_i(s', a')``,
-  ``a' ~ pi(s')``, with NO entropy term; ``Q_tgt`` is a Polyak copy (rate ``polyak_tau``)
-  or, with ``polyak_tau=None``, the online critic before the step;
+  ``a' ~ pi(s')``, with NO entropy term (the seed's default; ``backup_entropy=True`` adds
+  ``- alpha log pi(a'|s')``, the soft target of online SAC, Haarnoja et al. 2018 eq. 3/5);
+  ``Q_tgt`` is a Polyak copy (rate ``polyak_tau``) or, with ``polyak_tau=None``, the online
+  critic before the step;
 - behaviour cloning for the first ``num_bc_iters`` SGD steps (actor loss ``-log pi(a|s)``),
   then ``alpha log pi(a|s) - min_i Q_i(s, a)``, ``a ~ pi(s)`` reparameterised;
-- temperature ``alpha = exp(log_alpha)``, loss ``alpha * sg(-mean log pi - target_entropy)``,
-  updated only after the BC phase; all gradients come from the state before the step.
+- temperature ``alpha = exp(log_alpha)``, ``log_alpha`` initialised to ``log(init_alpha)``
+  (default 1.0: ``log_alpha = 0``), loss ``alpha * sg(-mean log pi - target_entropy)``,
+  updated only after the BC phase and only with ``learnable_temperature`` (else ``alpha``
+  stays ``init_alpha``); all gradients come from the state before the step.
+
+The online SAC of ``purerl.algos.sac_online`` is this same learner with ``backup_entropy``
+on, no BC phase, and ``discount`` traced (a hyperparameter NamedTuple with a ``discount``
+field is read instead of the static ``cfg.discount``).
 
 Words used with one meaning each: an *SGD step* updates critic, actor and temperature once
 on ``sgd_batch_size`` transitions; a *call* is ``sgd_steps_per_call`` SGD steps as one
@@ -26,6 +34,7 @@ a NamedTuple with at least the fields of ``SACHyperparams``.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -102,6 +111,11 @@ class SACConfig:
         sgd_batch_size: B, transitions per SGD step (a call samples K x B).
         eval_with_q_filter: also evaluate the two Q-filter policies (``sac_eval``).
         num_eval_samples: candidate actions per state of the Q-filter.
+        backup_entropy: subtract ``alpha log pi(a'|s')`` in the TD target (online SAC,
+            Haarnoja et al. 2018 eq. 3/5); False (the seed's offline SAC): no entropy term.
+        init_alpha: initial temperature ``alpha`` (> 0; rl_games' ``init_alpha``).
+        learnable_temperature: learn ``alpha`` by its loss (eq. 18); False: keep
+            ``init_alpha`` for the whole run (rl_games' ``learnable_temperature``).
     """
 
     policy_lr: float = 3e-5
@@ -118,10 +132,13 @@ class SACConfig:
     sgd_batch_size: int = 256
     eval_with_q_filter: bool = False
     num_eval_samples: int = 10
+    backup_entropy: bool = False
+    init_alpha: float = 1.0
+    learnable_temperature: bool = True
 
     def __post_init__(self):
         ints = ("num_critics", "sgd_steps_per_call", "sgd_batch_size", "num_eval_samples")
-        for name in ("policy_lr", "q_lr", "alpha_lr", *ints):
+        for name in ("policy_lr", "q_lr", "alpha_lr", "init_alpha", *ints):
             require_positive(name, getattr(self, name))
         for name in (*ints, "num_bc_iters"):
             value = getattr(self, name)
@@ -191,7 +208,8 @@ class SACState(NamedTuple):
 
     Attributes:
         actor, critic, alpha: ``TrainState``s (critic leaves ``[C, ...]``; alpha's params
-            ``{"log_alpha": []}``, init 0); learning rates live in their optimiser state.
+            ``{"log_alpha": []}``, init ``log(init_alpha)``, 0 by default); learning rates
+            live in their optimiser state.
         target_critic_params: Polyak target ``[C, ...]``, or None without one.
         extra_state: an algorithm's own state (e.g. SNR matrices ``[C, ...]``), or ``()``.
         sgd_steps: ``[]`` int32, SGD steps done. key: PRNG key. hparams: traced values.
@@ -279,6 +297,7 @@ def make_learner(cfg: SACConfig, critic: nn.Module, obs_dim: int, action_dim: in
     actor = TanhGaussianActor(action_dim, cfg.actor_hidden_sizes)
     critic_apply = jax.vmap(critic.apply, in_axes=(0, None, None))
     target_entropy = -float(action_dim) if cfg.target_entropy is None else cfg.target_entropy
+    log_alpha_init = math.log(cfg.init_alpha)        # 0.0 exactly for the default 1.0
     # Built once: a TrainState's optimiser is static metadata, so every init must share
     # these objects; the (traced) step sizes live in the optimiser states.
     actor_tx, critic_tx, alpha_tx = (adam(cfg.policy_lr), adam(cfg.q_lr), adam(cfg.alpha_lr))
@@ -298,8 +317,8 @@ def make_learner(cfg: SACConfig, critic: nn.Module, obs_dim: int, action_dim: in
             actor=train_state(actor.apply, actor.init(key_actor, obs), actor_tx, hp.policy_lr),
             critic=train_state(critic.apply, critic_params, critic_tx, hp.q_lr),
             target_critic_params=critic_params if cfg.polyak_tau is not None else None,
-            alpha=train_state(None, {"log_alpha": jnp.zeros((), jnp.float32)}, alpha_tx,
-                              hp.alpha_lr),
+            alpha=train_state(None, {"log_alpha": jnp.full((), log_alpha_init, jnp.float32)},
+                              alpha_tx, hp.alpha_lr),
             extra_state=(init_extra_state(key_extra, critic_params) if init_extra_state
                          else ()),
             sgd_steps=jnp.zeros((), jnp.int32), key=key_run, hparams=hp)
@@ -322,12 +341,19 @@ def make_learner(cfg: SACConfig, critic: nn.Module, obs_dim: int, action_dim: in
         obs, act = batch.observations, batch.actions
         not_terminal = 1.0 - batch.terminals.astype(jnp.float32)
 
-        next_action = tanh_gaussian(*actor.apply(state.actor.params, batch.next_observations)
-                                    ).sample(seed=key_next)
+        next_dist = tanh_gaussian(*actor.apply(state.actor.params, batch.next_observations))
+        if cfg.backup_entropy:
+            next_action, next_log_prob = next_dist.sample_and_log_prob(seed=key_next)
+        else:
+            next_action = next_dist.sample(seed=key_next)
         target_params = (state.target_critic_params if cfg.polyak_tau is not None
                          else state.critic.params)
         q_next = jnp.min(critic_apply(target_params, batch.next_observations, next_action), 0)
-        y = sg(batch.rewards + not_terminal * cfg.discount * q_next)
+        if cfg.backup_entropy:
+            q_next = q_next - alpha * next_log_prob
+        discount = (state.hparams.discount if "discount" in type(state.hparams)._fields
+                    else cfg.discount)
+        y = sg(batch.rewards + not_terminal * discount * q_next)
         ctx = StepContext(state, batch, sg(next_action), in_bc,
                           (keys[2], keys[3], keys[5], keys[6]), actor, critic_apply)
 
@@ -364,8 +390,11 @@ def make_learner(cfg: SACConfig, critic: nn.Module, obs_dim: int, action_dim: in
             return jnp.exp(alpha_params["log_alpha"]) * sg(entropy - target_entropy)
 
         alpha_loss, alpha_grad = jax.value_and_grad(alpha_loss_fn)(state.alpha.params)
-        new_alpha = jax.tree.map(lambda a, b: jnp.where(in_bc, a, b), state.alpha,
-                                 state.alpha.apply_gradients(grads=alpha_grad))
+        if cfg.learnable_temperature:
+            new_alpha = jax.tree.map(lambda a, b: jnp.where(in_bc, a, b), state.alpha,
+                                     state.alpha.apply_gradients(grads=alpha_grad))
+        else:
+            new_alpha = state.alpha
         new_critic = state.critic.apply_gradients(grads=critic_grads)
         new_target = (polyak(state.target_critic_params, new_critic.params,
                              state.hparams.polyak_tau) if cfg.polyak_tau is not None else None)
