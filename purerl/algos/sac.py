@@ -253,6 +253,28 @@ Term = Callable[[Any, StepContext], tuple[jax.Array, dict, Any]]
 the critic loss (params: the critics') or the actor loss (the actor's)."""
 
 
+def td_target(rewards: jax.Array, terminals: jax.Array, discount: float | jax.Array,
+              q_next: jax.Array, alpha: jax.Array | None = None,
+              next_log_prob: jax.Array | None = None) -> jax.Array:
+    """The (soft) TD target ``y [B]`` float32 of the critics.
+
+    ``y = r + gamma (1 - terminal) min_i Q'_i(s', a')`` (the offline seed's), or with
+    ``alpha`` and ``next_log_prob`` the soft target of online SAC, ``y = r + gamma (1 -
+    terminal) (min_i Q'_i(s', a') - alpha log pi(a'|s'))`` (Haarnoja et al. 2018, eq. 3 with
+    the soft value of eq. 5; rl_games' ``target_V``). A terminal ``s'`` does not bootstrap;
+    a time-limit truncation is not terminal (its ``s'`` is the true next state).
+
+    Args:
+        rewards: ``[B]`` r. terminals: ``[B]`` bool, ``s'`` terminal.
+        discount: gamma (a number or a traced ``[]``).
+        q_next: ``[B]`` ``min_i Q'_i(s', a')``, ``a' ~ pi(s')``.
+        alpha: ``[]`` temperature, or None: no entropy term.
+        next_log_prob: ``[B]`` ``log pi(a'|s')`` (with ``alpha``).
+    """
+    v_next = q_next if alpha is None else q_next - alpha * next_log_prob
+    return rewards + (1.0 - terminals.astype(jnp.float32)) * discount * v_next
+
+
 class Learner(NamedTuple):
     """Pure functions of one configured agent (nothing compiled).
 
@@ -339,7 +361,6 @@ def make_learner(cfg: SACConfig, critic: nn.Module, obs_dim: int, action_dim: in
         in_bc = state.sgd_steps < cfg.num_bc_iters
         alpha = jnp.exp(state.alpha.params["log_alpha"])
         obs, act = batch.observations, batch.actions
-        not_terminal = 1.0 - batch.terminals.astype(jnp.float32)
 
         next_dist = tanh_gaussian(*actor.apply(state.actor.params, batch.next_observations))
         if cfg.backup_entropy:
@@ -349,11 +370,11 @@ def make_learner(cfg: SACConfig, critic: nn.Module, obs_dim: int, action_dim: in
         target_params = (state.target_critic_params if cfg.polyak_tau is not None
                          else state.critic.params)
         q_next = jnp.min(critic_apply(target_params, batch.next_observations, next_action), 0)
-        if cfg.backup_entropy:
-            q_next = q_next - alpha * next_log_prob
         discount = (state.hparams.discount if "discount" in type(state.hparams)._fields
                     else cfg.discount)
-        y = sg(batch.rewards + not_terminal * discount * q_next)
+        y = sg(td_target(batch.rewards, batch.terminals, discount, q_next,
+                         alpha if cfg.backup_entropy else None,
+                         next_log_prob if cfg.backup_entropy else None))
         ctx = StepContext(state, batch, sg(next_action), in_bc,
                           (keys[2], keys[3], keys[5], keys[6]), actor, critic_apply)
 

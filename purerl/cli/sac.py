@@ -1,0 +1,376 @@
+"""``purerl-sac``: online SAC on a continuous-action env, seeds and sweeps in one compile.
+
+Examples::
+
+    purerl-sac                                   # gymnax/Pendulum-v1, ~2 min on CPU
+    purerl-sac --num_seeds 4 --sweep q_lr=3e-4,1e-3
+    purerl-sac --env_id halfcheetah --num_envs 16 --num_updates 62500 --learning_starts 10000 \\
+        --actor_hidden_sizes 256 256 --critic_hidden_sizes 256 256 --eval_every 2500
+    purerl-sac --actor_lr 3e-4 --critic_lr 3e-4 --num_warmup_steps 10   # rl_games names
+    purerl-sac --resume runs/<name>              # continue a killed run
+
+The agent is ``purerl.algos.sac_online`` (the shared SAC learner of ``purerl.algos.sac``);
+the G grid points x S seeds are one ``jax.vmap`` inside one ``jax.jit``
+(``purerl.common.experiment.run_sweep``). The run directory is the one ``purerl-ppo``
+writes (``purerl.common.run_dir``): config.json, checkpoints/ (the full training state,
+replay buffer included), metrics_<run>.csv and tb/<run>/ (``eval/return`` filled every
+``eval_every`` updates), learning_curve.png, params/ (actor, critics, observation
+statistics), metrics.npz (``[G, S, num_updates]``) and summary.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Annotated, Any, NamedTuple
+
+import numpy as np
+import tyro
+
+import envs_jax
+from envs_jax import spaces
+from purerl.algos import sac_online
+from purerl.cli import common
+from purerl.cli.ppo import final_return, mean_std_text, point_label
+from purerl.common import logging as lg
+from purerl.common import sweep as sw
+from purerl.common.experiment import run_sweep
+from purerl.common.run_dir import RunDir, run_labels
+from purerl.config import check_fields, require, require_positive
+
+PROG = "purerl-sac"
+RL_GAMES_RENAMES = {"actor_lr": "policy_lr", "critic_lr": "q_lr", "critic_tau": "polyak_tau",
+                    "gamma": "discount", "batch_size": "sgd_batch_size",
+                    "num_actors": "num_envs"}
+"""rl_games ``sac`` config names with the same meaning as one of ours (renamed once here).
+``alpha_lr``, ``init_alpha``, ``learnable_temperature`` and ``replay_buffer_size`` are
+rl_games' names already."""
+RL_GAMES_EPOCHS = ("num_warmup_steps", "num_seed_steps")
+"""rl_games' warm-up, counted in *epochs* of ``num_steps_per_episode`` steps of every actor
+(``num_seed_steps`` in older rl_games, ``num_warmup_steps`` now): becomes
+``learning_starts = epochs x num_steps_per_episode x num_envs`` env steps."""
+SWEEP_ALIASES = {k: v for k, v in RL_GAMES_RENAMES.items() if v in sac_online.SWEEPABLE}
+SWEEP_HELP = ("Grid entry NAME=V1,V2,... (comma-separated, no spaces); repeat --sweep for a "
+              "cartesian grid, all in one compile. Sweepable: "
+              + ", ".join(sac_online.SWEEPABLE) + " (rl_games names "
+              + ", ".join(SWEEP_ALIASES) + " too).")
+RL_GAMES_HELP = """
+rl_games `sac` config names are accepted as flags and translated once, here:
+actor_lr -> policy_lr; critic_lr -> q_lr; critic_tau -> polyak_tau; gamma -> discount;
+batch_size -> sgd_batch_size (transitions per SGD step, as rl_games); num_actors ->
+num_envs; alpha_lr, init_alpha, learnable_temperature, replay_buffer_size: the same names
+and meanings. num_warmup_steps E (or its older name num_seed_steps) with
+num_steps_per_episode T (rl_games default 1): rl_games acts uniformly for E epochs of T
+steps of every actor without updating; here learning_starts = E x T x num_envs env steps.
+Differences: rl_games does one SGD step per env step (here sgd_steps_per_call per step of
+the N envs); its critic loss is a Huber loss in recent versions (here the squared error
+summed over the critics); it zeroes done at its own max_env_steps count (here the env's
+truncated flag, bootstrapping from info["final_obs"]); its warm-up actions are uniform in
+[-1, 1] and clamped (here uniform in the env's Box bounds); and it updates the critic before
+the actor (here both from the state before the step).
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Args(sac_online.Config):
+    """Online SAC run on one env: every SAC option, plus the run's own.
+
+    Defaults learn gymnax/Pendulum-v1 (evaluation return about -150, random about -1200)
+    in about two minutes on a CPU: 4 envs x 3000 updates (12k env steps), 2 SGD steps
+    per update, 64x64 MLPs, Adam 1e-3. Boolean flags take --flag / --no_flag or --flag
+    True / False.
+    """
+
+    num_envs: int = 4
+    """Parallel environments N (rl_games: num_actors)."""
+    num_updates: int = 3000
+    """Updates (one step of the N envs + sgd_steps_per_call SGD steps) in the run."""
+    sgd_steps_per_call: int = 2
+    """SGD steps per update (the replay ratio is this / num_envs)."""
+    learning_starts: int = 1000
+    """Env steps (over all envs) of uniform actions before learning (rl_games:
+    num_warmup_steps x num_steps_per_episode x num_envs)."""
+    replay_buffer_size: int = 100_000
+    """Replay capacity in transitions (rl_games: replay_buffer_size)."""
+    policy_lr: float = 1e-3
+    """Actor Adam step size (rl_games: actor_lr)."""
+    q_lr: float = 1e-3
+    """Critic Adam step size (rl_games: critic_lr)."""
+    alpha_lr: float = 1e-3
+    """Temperature Adam step size (rl_games: alpha_lr)."""
+    actor_hidden_sizes: tuple[int, ...] = (64, 64)
+    critic_hidden_sizes: tuple[int, ...] = (64, 64)
+    eval_every: int = 500
+    """Updates between deterministic (tanh(mean)) evaluations; a divisor of num_updates
+    (0: none)."""
+    log_every: int = 250
+    """Progress line about every this many updates (0: none)."""
+    env_id: str = "gymnax/Pendulum-v1"
+    """An envs_jax.make id with a 1-D bounded Box action space (gymnax/<ID>, halfcheetah...)."""
+    num_seeds: int = 1
+    """Seeds per grid point, vmapped in the same compiled call."""
+    seed: int = 0
+    """Base seed: seed s of every grid point starts from split(PRNGKey(seed), S)[s]."""
+    sweep: Annotated[tuple[str, ...], tyro.conf.UseAppendAction,
+                     tyro.conf.arg(help=SWEEP_HELP)] = ()
+    """Grid entry NAME=V1,V2,... (repeat the flag); see SWEEP_HELP."""
+    checkpoint_every: int | None = None
+    """Updates between checkpoints, a multiple of eval_every dividing num_updates (default:
+    about 10 per run)."""
+    runs_dir: str = "runs"
+    """Parent directory of run directories."""
+    out_file: str | None = None
+    """Run directory name (default: sac-<env>-<timestamp>); never overwritten."""
+    resume: str | None = None
+    """RUN_DIR: continue that run from its newest intact checkpoint (flags from its
+    config.json; a flag typed again must match it)."""
+
+    def __post_init__(self):
+        check_fields(self)
+        super().__post_init__()
+        require_positive("num_seeds", self.num_seeds)
+        require(self.log_every >= 0, "log_every", "an int >= 0", self.log_every)
+        require(self.num_updates % self.unit == 0, "num_updates",
+                f"a multiple of eval_every={self.eval_every}", self.num_updates)
+        if self.checkpoint_every is not None:
+            require(self.checkpoint_every > 0 and self.checkpoint_every % self.unit == 0
+                    and self.num_updates % self.checkpoint_every == 0, "checkpoint_every",
+                    f"a multiple of eval_every={self.unit} dividing num_updates="
+                    f"{self.num_updates}", self.checkpoint_every)
+        if self.out_file is not None:
+            require(self.out_file != "" and os.sep not in self.out_file, "out_file",
+                    "a plain directory name", self.out_file)
+        known = envs_jax.registered_envs()
+        require(self.env_id in known or self.env_id.startswith("gymnax/"), "env_id",
+                f"one of {known} or 'gymnax/<ID>'", self.env_id)
+        sw.check_points(self.sac_config(), sw.grid_points(self.grid()))
+
+    @property
+    def unit(self) -> int:
+        """Segments are whole multiples of this: ``eval_every`` (or 1 without eval)."""
+        return self.eval_every or 1
+
+    def grid(self) -> dict[str, tuple[float, ...]]:
+        return sw.parse_sweep(self.sweep, sac_online.SWEEPABLE, SWEEP_ALIASES)
+
+    def sac_config(self) -> sac_online.Config:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(sac_online.Config)}
+        return sac_online.Config(**values)
+
+    @property
+    def checkpoint_period(self) -> int:
+        """``checkpoint_every``, or the smallest multiple of ``unit`` dividing
+        ``num_updates`` that gives at most about 10 checkpoints."""
+        if self.checkpoint_every is not None:
+            return self.checkpoint_every
+        return min(d for d in range(self.unit, self.num_updates + 1, self.unit)
+                   if self.num_updates % d == 0 and d * 10 >= self.num_updates)
+
+    @property
+    def segment_updates(self) -> int:
+        """Updates per compiled segment: the largest multiple of ``unit`` dividing the
+        checkpoint period that is at most ``max(log_every, unit)``."""
+        period, every = self.checkpoint_period, max(self.log_every, self.unit)
+        return max(d for d in range(self.unit, min(every, period) + 1, self.unit)
+                   if period % d == 0)
+
+    def run_name(self) -> str:
+        if self.out_file:
+            return self.out_file
+        return f"sac-{self.env_id.replace('/', '_')}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _int_flag(name: str, value: str | None) -> int:
+    try:
+        number = int(value)                                   # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        number = None
+    require(number is not None and number >= 0, name, "an int >= 0 (rl_games epochs)", value)
+    return number
+
+
+def translate_rl_games(argv: Sequence[str]) -> list[str]:
+    """The command line with rl_games ``sac`` names replaced by ours (``RL_GAMES_HELP``).
+
+    Raises:
+        ValueError: a bad epoch count, both warm-up names, or a warm-up given both as
+            rl_games epochs and as ``--learning_starts``.
+    """
+    out, epochs, steps_per_epoch, i = [], {}, 1, 0
+    argv = list(argv)
+    while i < len(argv):
+        token = argv[i]
+        name, eq, value = token.partition("=")
+        field = name[2:].replace("-", "_") if name.startswith("--") else None
+        if field in RL_GAMES_RENAMES:
+            token = f"--{RL_GAMES_RENAMES[field]}{eq}{value}"
+        elif field in (*RL_GAMES_EPOCHS, "num_steps_per_episode"):
+            if not eq:
+                value, i = (argv[i + 1] if i + 1 < len(argv) else None), i + 1
+            if field == "num_steps_per_episode":
+                steps_per_epoch = _int_flag(field, value)
+            else:
+                epochs[field] = _int_flag(field, value)
+            i += 1
+            continue
+        out.append(token)
+        i += 1
+    if epochs:
+        require(len(epochs) == 1, "num_seed_steps", "not together with num_warmup_steps "
+                "(the same rl_games setting under its old and new name)", epochs)
+        given = common.typed_fields(out, Args)
+        require("learning_starts" not in given, "learning_starts",
+                f"not together with rl_games' {next(iter(epochs))} (both set the warm-up)",
+                "both")
+        num_envs = _last_value(out, "num_envs")
+        num_envs = Args.num_envs if num_envs is None else _int_flag("num_envs", num_envs)
+        out.append(f"--learning_starts={next(iter(epochs.values())) * steps_per_epoch * num_envs}")
+    return out
+
+
+def _last_value(argv: list[str], name: str) -> str | None:
+    value = None
+    for i, token in enumerate(argv):
+        if token == f"--{name}" and i + 1 < len(argv):
+            value = argv[i + 1]
+        elif token.startswith(f"--{name}="):
+            value = token.partition("=")[2]
+    return value
+
+
+class Setup(NamedTuple):
+    """What ``build_setup`` derives from the args (nothing compiled)."""
+
+    env: Any
+    env_params: Any
+    parts: sac_online.TrainParts
+
+
+def build_setup(args: Args) -> Setup:
+    """Env and SAC train parts for ``args`` (nothing compiled).
+
+    Raises:
+        ValueError: the env does not build, or its action space is not a 1-D bounded Box.
+    """
+    try:
+        env, env_params = envs_jax.make(args.env_id)
+    except Exception as err:
+        raise ValueError(f"env_id: {args.env_id!r} does not build: {err}") from err
+    space = env.action_space(env_params)
+    require(isinstance(space, spaces.Box) and len(space.shape) == 1
+            and bool(np.isfinite(space.low).all() and np.isfinite(space.high).all()),
+            "env_id", "an env with a 1-D bounded Box action space (SAC's tanh-Gaussian "
+            "actor; for Discrete actions use purerl-ppo)",
+            f"{args.env_id} (action space {space})")
+    return Setup(env, env_params,
+                 sac_online.make_train_parts(args.sac_config(), env, env_params, args.env_id))
+
+
+def config_dict(args: Args) -> dict:
+    """What ``config.json`` stores: the algorithm and every flag but ``--resume``."""
+    d = dataclasses.asdict(args)
+    d.pop("resume")
+    return {"algo": "sac", **d}
+
+
+def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
+    """``(args, run to resume or None)``: rl_games names translated, then
+    ``common.parse_run_args``."""
+    return common.parse_run_args(Args, translate_rl_games(argv), description=(
+        (Args.__doc__ or "") + RL_GAMES_HELP))
+
+
+def last_eval(metrics: dict) -> np.ndarray:
+    """``eval/return`` of the last evaluation: ``[..., U] -> [...]`` (NaN if none)."""
+    values = np.asarray(metrics.get("eval/return", np.full((1, 1), np.nan)))
+    done = np.isfinite(values)
+    if not done.any():
+        return np.full(values.shape[:-1], np.nan)
+    last = values.shape[-1] - 1 - np.argmax(done[..., ::-1], axis=-1)
+    return np.take_along_axis(values, last[..., None], -1)[..., 0]
+
+
+def run(args: Args, resumed: RunDir | None = None) -> dict:
+    """Train the grid x seeds in one compiled program and write the run's artefacts.
+
+    Raises:
+        RunDirError: the run directory holds another run (and this is no resume).
+        NonFiniteError: a training metric went NaN or infinite.
+    """
+    if resumed is not None and resumed.finished:
+        return common.report_finished(resumed)
+    points = sw.grid_points(args.grid())
+    hparams = sw.stack_hparams(sac_online.hyperparams_from(args.sac_config()), points)
+    setup = build_setup(args)                         # fails before any file is written
+    run_dir = common.start_run(resumed, args.runs_dir, args.out_file, args.run_name(),
+                               config_dict(args))
+    num_points, num_seeds = len(points), args.num_seeds
+    steps_per_update = num_points * num_seeds * args.num_envs
+    print(f"purerl SAC on {args.env_id}: {num_points} grid point(s) x {num_seeds} seed(s) x "
+          f"{args.num_updates} updates x {args.num_envs} env steps + "
+          f"{args.sgd_steps_per_call} SGD steps in one compiled call; run dir "
+          f"{run_dir.path}" + (" (resuming)" if resumed is not None else ""), flush=True)
+    progress = lg.Progress(args.num_updates, steps_per_update)
+    progress.compiling()
+    groups = ({point_label(p): list(range(g * num_seeds, (g + 1) * num_seeds))
+               for g, p in enumerate(points)} if num_points > 1 else None)
+    plot = lambda history: lg.plot_learning_curve(                          # noqa: E731
+        os.path.join(run_dir.path, "learning_curve.png"), history, f"SAC on {args.env_id}",
+        groups=groups, ylabel="episode return (training)")
+    writer = common.SegmentWriter(
+        run_dir, run_labels(num_points, num_seeds), progress if args.log_every else None,
+        plot, derived=lambda h: {"episode_return_mean": lg.episode_return_curve(h)})
+    ckpt = run_dir.checkpointer()
+    result = run_sweep(setup.parts.init, setup.parts.run_updates, args.seed, num_seeds,
+                       args.num_updates, args.segment_updates, ckpt, resumed is not None,
+                       writer, hparams=hparams, checkpoint_every=args.checkpoint_period,
+                       on_compiled=progress.compiled)
+    ckpt.close()
+    learner = result.state.learner
+    params = {"actor": learner.actor.params, "critic": learner.critic.params}
+    if result.state.obs_stats is not None:
+        params["obs_stats"] = result.state.obs_stats
+    run_dir.save_params(params)
+    writer.finish(result.metrics)
+    shape = (num_points, num_seeds)
+    metrics = {k: v.reshape(*shape, -1) for k, v in result.metrics.items()}
+    np.savez(os.path.join(run_dir.path, "metrics.npz"), **metrics)
+    returns, evals = final_return(metrics), last_eval(metrics)          # [G, S]
+    as_list = lambda r: [None if np.isnan(x) else float(x) for x in r]  # noqa: E731
+    ran = (args.num_updates - result.resumed_from) * steps_per_update
+    summary = run_dir.write_summary({
+        "config": run_dir.config,
+        "grid": [{"hparams": p, "final_return_per_seed": as_list(r),
+                  "final_return_mean": float(np.nanmean(r)) if np.isfinite(r).any() else None,
+                  "eval_return_per_seed": as_list(e),
+                  "eval_return_mean": float(np.nanmean(e)) if np.isfinite(e).any() else None}
+                 for p, r, e in zip(points, returns, evals)],
+        "wall_clock_s": {"compile": result.compile_s, "run": result.run_s},
+        "env_steps_per_s": ran / result.run_s if result.run_s > 0 else None,
+        "resumed_from_update": result.resumed_from,
+    })
+    common.set_active_run_dir(None)
+    print(f"\nlast deterministic evaluation return, mean over {num_seeds} seed(s):")
+    for point, e in zip(points, evals):
+        print(f"  {point_label(point):<40s} {mean_std_text(e)}")
+    rate = summary["env_steps_per_s"]
+    print(f"compile {result.compile_s:.1f} s, run {result.run_s:.1f} s"
+          + (f" ({rate:,.0f} env-steps/s)" if rate else "") + f". Artefacts in {run_dir.path}")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """CLI: ``purerl-sac [--flags]`` (``python -m purerl.cli.sac``); raises on errors."""
+    return run(*parse(list(sys.argv[1:] if argv is None else argv)))
+
+
+def cli() -> None:
+    """Console script ``purerl-sac``: user errors as one line (``--debug``: traceback)."""
+    common.run_cli(main, prog=PROG)
+
+
+if __name__ == "__main__":
+    cli()
