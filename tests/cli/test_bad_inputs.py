@@ -15,11 +15,12 @@ import pytest
 from purerl.cli import evaluate as evaluate_cli
 from purerl.cli import ppo as ppo_cli
 from purerl.cli import rl2 as rl2_cli
+from purerl.cli import sac as sac_cli
 from purerl.cli.common import run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAINS = {"purerl-ppo": ppo_cli.main, "purerl-rl2": rl2_cli.main,
-         "purerl-evaluate": evaluate_cli.main}
+         "purerl-evaluate": evaluate_cli.main, "purerl-sac": sac_cli.main}
 MISSING = "/nonexistent/purerl-run"
 
 CASES = [
@@ -73,6 +74,19 @@ CASES = [
     ("purerl-evaluate", ["--run_dir", MISSING, "--num_episodes", "-1"],
      "num_episodes: expected a positive number, got -1"),
     ("purerl-evaluate", [], "--run_dir"),
+    ("purerl-sac", ["--env_id", "gymnax/CartPole-v1"],
+     "env_id: expected an env with a 1-D bounded Box action space"),
+    ("purerl-sac", ["--discount", "1.5"], "discount: expected a number in [0, 1], got 1.5"),
+    ("purerl-sac", ["--gamma", "1.5"], "discount: expected a number in [0, 1], got 1.5"),
+    ("purerl-sac", ["--init_alpha", "0"], "init_alpha: expected a positive number, got 0.0"),
+    ("purerl-sac", ["--critic_lr", "inf"], "q_lr: expected a finite number, got inf"),
+    ("purerl-sac", ["--replay_buffer_size", "100"], "replay_buffer_size: expected at least"),
+    ("purerl-sac", ["--eval_every", "7"], "num_updates: expected a multiple of eval_every=7"),
+    ("purerl-sac", ["--num_warmup_steps", "x"], "num_warmup_steps: expected an int >= 0"),
+    ("purerl-sac", ["--num_seed_steps", "1", "--num_warmup_steps", "1"],
+     "num_seed_steps: expected not together with num_warmup_steps"),
+    ("purerl-sac", ["--sweep", "gamma=0.9,1.5"], "sweep point {'discount': 1.5}: discount"),
+    ("purerl-sac", ["--resume", MISSING], "is not a run directory"),
 ]
 
 
@@ -83,6 +97,7 @@ def no_training(monkeypatch, tmp_path):
         raise AssertionError("this command line started training")
     monkeypatch.setattr(ppo_cli, "run_sweep", refuse)
     monkeypatch.setattr(rl2_cli, "run_sweep", refuse)
+    monkeypatch.setattr(sac_cli, "run_sweep", refuse)
     monkeypatch.chdir(tmp_path)
 
 

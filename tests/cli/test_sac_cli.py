@@ -1,0 +1,96 @@
+"""``purerl-sac``: the command a user types writes the run directory; rl_games names are
+translated once; a discrete env is one line, exit 2. One tiny run is compiled."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from purerl.cli import sac as sac_cli
+from purerl.cli.common import run_cli
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = ["--num_updates=8", "--eval_every=4", "--log_every=4", "--num_envs=2",
+        "--sgd_batch_size=8", "--actor_hidden_sizes", "8", "--critic_hidden_sizes", "8",
+        "--replay_buffer_size=64", "--num_eval_episodes=2", "--eval_max_steps=5",
+        "--checkpoint_every=4"]
+
+
+def purerl_sac(argv, cwd):
+    """The console script's code path (``python -m purerl.cli.sac`` = ``purerl-sac``)."""
+    return subprocess.run([sys.executable, "-m", "purerl.cli.sac", *argv],
+                          capture_output=True, text=True, timeout=600, cwd=cwd,
+                          env={**os.environ, "PYTHONPATH": REPO})
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    # rl_games names: actor_lr, critic_tau, gamma, and 2 warm-up epochs of 3 steps x 2 envs
+    proc = purerl_sac([*TINY, f"--runs_dir={runs}", "--out_file=tiny", "--actor_lr=2e-3",
+                       "--critic_tau", "0.01", "--gamma=0.98", "--num_warmup_steps", "2",
+                       "--num_steps_per_episode=3"], cwd=str(runs))
+    assert proc.returncode == 0, proc.stderr
+    return runs / "tiny", proc
+
+
+def test_writes_the_run_dir(tiny_run):
+    path, proc = tiny_run
+    for name in ("config.json", "summary.json", "learning_curve.png", "metrics.npz",
+                 "metrics_seed0.csv", "params", "checkpoints", "tb"):
+        assert (path / name).exists(), name
+    summary = json.loads((path / "summary.json").read_text())
+    assert summary["grid"][0]["eval_return_mean"] is not None
+    assert "env-steps/s" in proc.stdout and "ETA" in proc.stdout
+    header = (path / "metrics_seed0.csv").read_text().splitlines()[0]
+    assert "eval/return" in header and "episode_return_mean" in header
+
+
+def test_rl_games_names_are_mapped(tiny_run):
+    path, _ = tiny_run
+    config = json.loads((path / "config.json").read_text())
+    assert config["algo"] == "sac"
+    assert config["policy_lr"] == 2e-3 and config["polyak_tau"] == 0.01
+    assert config["discount"] == 0.98 and config["learning_starts"] == 2 * 3 * 2
+    assert "actor_lr" not in config and "num_warmup_steps" not in config
+
+
+def test_resume_of_a_finished_run_changes_nothing(tiny_run, capsys):
+    path, _ = tiny_run
+    before = (path / "summary.json").read_text()
+    run_cli(sac_cli.main, ["--resume", str(path)], prog="purerl-sac")
+    assert "finished run" in capsys.readouterr().out
+    assert (path / "summary.json").read_text() == before
+
+
+def test_translate_rl_games():
+    out = sac_cli.translate_rl_games(["--critic_lr", "1e-3", "--batch_size=64",
+                                      "--num_actors", "8", "--num_seed_steps=5",
+                                      "--init_alpha", "0.1", "--no_learnable_temperature"])
+    assert out == ["--q_lr", "1e-3", "--sgd_batch_size=64", "--num_envs", "8",
+                   "--init_alpha", "0.1", "--no_learnable_temperature",
+                   "--learning_starts=40"]
+
+
+def test_discrete_env_is_one_line_exit_2(tmp_path):
+    proc = purerl_sac(["--env_id", "gymnax/CartPole-v1", f"--runs_dir={tmp_path}"],
+                      cwd=str(tmp_path))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[0].startswith("purerl-sac: error: env_id: expected an env with a 1-D "
+                               "bounded Box action space"), lines[0]
+    assert not any(tmp_path.iterdir())
+
+
+def test_help_names_the_rl_games_aliases():
+    proc = subprocess.run([sys.executable, "-m", "purerl.cli.sac", "--help"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO,
+                          env={**os.environ, "PYTHONPATH": REPO, "COLUMNS": "200"})
+    assert proc.returncode == 0
+    for name in ("actor_lr", "critic_lr", "critic_tau", "num_warmup_steps", "num_seed_steps",
+                 "num_steps_per_episode", "replay_buffer_size", "init_alpha",
+                 "learnable_temperature"):
+        assert name in proc.stdout, name
