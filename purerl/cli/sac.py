@@ -4,7 +4,8 @@ Examples::
 
     purerl-sac                                   # gymnax/Pendulum-v1, ~2 min on CPU
     purerl-sac --num_seeds 4 --sweep q_lr=3e-4,1e-3
-    purerl-sac --env_id halfcheetah --num_envs 16 --num_updates 62500 --learning_starts 10000 \\
+    purerl-sac --env_id halfcheetah --num_envs 16 --num_updates 62500 --sgd_steps_per_call 16 \\
+        --learning_starts 10000 --replay_buffer_size 1000000 --policy_lr 3e-4 --q_lr 3e-4 \\
         --actor_hidden_sizes 256 256 --critic_hidden_sizes 256 256 --eval_every 2500
     purerl-sac --actor_lr 3e-4 --critic_lr 3e-4 --num_warmup_steps 10   # rl_games names
     purerl-sac --resume runs/<name>              # continue a killed run

@@ -28,13 +28,15 @@ import pytest
 from purerl.cli import evaluate as evaluate_cli
 from purerl.cli import ppo as ppo_cli
 from purerl.cli import rl2 as rl2_cli
+from purerl.cli import sac as sac_cli
 from purerl.cli.common import run_cli
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "README.md")
 MAINS = {"purerl-ppo": ppo_cli.main, "purerl-rl2": rl2_cli.main,
-         "purerl-evaluate": evaluate_cli.main}
-PARSERS = {"purerl-ppo": ppo_cli.parse, "purerl-rl2": rl2_cli.parse}
+         "purerl-evaluate": evaluate_cli.main, "purerl-sac": sac_cli.main}
+PARSERS = {"purerl-ppo": ppo_cli.parse, "purerl-rl2": rl2_cli.parse,
+           "purerl-sac": sac_cli.parse}
 SIZES = {
     "purerl-rl2": ["--num_workers=16", "--batch_size=160", "--mini_batch_size=40",
                    "--hidden_size=16", "--metalearn_epochs=100", "--checkpoint_every=10",
@@ -47,6 +49,7 @@ PARSE_ONLY = (
     "purerl-rl2 --task bandit --num_traj 100",
     "purerl-rl2 --task mdp --num_traj 10",
     "XLA_FLAGS=--xla_force_host_platform_device_count=2 purerl-ppo",
+    "purerl-sac",           # trained by tests/cli/test_sac_cli.py (tiny) and the learning test
 )
 EXPECTED = [  # the README's commands, in order (an added command must be classified here)
     "purerl-rl2",
@@ -61,6 +64,8 @@ EXPECTED = [  # the README's commands, in order (an added command must be classi
     "purerl-ppo --out_file cartpole",
     "purerl-ppo --resume runs/cartpole",
     "purerl-evaluate --run_dir runs/cartpole --num_episodes 100",
+    "purerl-sac",
+    "purerl-sac --env_id halfcheetah",
 ]
 
 
@@ -127,7 +132,7 @@ def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
         stored_sweep = json.load(f)["sweep"]
     assert stored_sweep == [
         "learning_rate=1e-4,3e-4,1e-3", "gae_lambda=0.9,0.95"]       # both kept
-    cartpole = results[EXPECTED[-1]]
+    cartpole = results["purerl-evaluate --run_dir runs/cartpole --num_episodes 100"]
     assert cartpole["algo"] == "ppo" and cartpole["num_episodes"] == 100
     assert len(cartpole["score_per_seed"]) == 1
 
