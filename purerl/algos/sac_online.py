@@ -13,7 +13,9 @@ steps), their N transitions added to a device-resident FIFO replay buffer
 (``purerl.common.buffers``, capacity ``replay_buffer_size``), then ``sgd_steps_per_call``
 (K) SGD steps on ``[K, sgd_batch_size]`` transitions drawn uniformly from the buffer. For
 the first ``warmup_updates = ceil(learning_starts / num_envs)`` updates the actions are
-uniform in the env's Box bounds and no SGD step is done.
+uniform in the env's Box bounds and no SGD step is done (a ``lax.cond``; under ``vmap``
+it becomes a select, so warm-up updates compute the SGD step and discard it: same
+results, warm-up as slow as learning).
 
 Choices, each documented where it matters:
 
