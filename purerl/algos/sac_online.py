@@ -52,7 +52,7 @@ import numpy as np
 
 from envs_jax import spaces
 from envs_jax.offline.dataset import OfflineDataset
-from envs_jax.policy import evaluate_episodes, feed_forward
+from envs_jax.policy import episode_limit, evaluate_episodes, feed_forward
 from envs_jax.wrappers import vec_env
 from purerl.algos import sac
 from purerl.common import running_stats as rs
@@ -192,16 +192,6 @@ def check_action_space(space: Any) -> tuple[np.ndarray, np.ndarray]:
             "env action space", "a Box with finite low and high (actions are rescaled from "
             "[-1, 1])", space)
     return np.asarray(space.low, np.float32), np.asarray(space.high, np.float32)
-
-
-def episode_limit(env: Any, env_params: Any) -> int:
-    """Steps an episode may last: the env's ``episode_length`` or ``max_steps_in_episode``
-    (gymnax), else 1000."""
-    for value in (getattr(env, "episode_length", None),
-                  getattr(env_params, "max_steps_in_episode", None)):
-        if value is not None:
-            return int(value)
-    return 1000
 
 
 def rescale_action(action: jax.Array, low: np.ndarray, high: np.ndarray) -> jax.Array:
@@ -349,5 +339,5 @@ def make_train(cfg: Config, env: Any, env_params: Any, env_id: str = ""
 
 
 __all__ = ["Config", "Hyperparams", "SWEEPABLE", "RunnerState", "TrainParts", "TrainOutput",
-           "check_action_space", "episode_limit", "hyperparams_from", "make_train",
+           "check_action_space", "hyperparams_from", "make_train",
            "make_train_parts", "rescale_action", "warmup_action"]
