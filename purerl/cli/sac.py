@@ -333,7 +333,8 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
     learner = result.state.learner
     params = {"actor": learner.actor.params, "critic": learner.critic.params}
     if result.state.obs_stats is not None:
-        params["obs_stats"] = result.state.obs_stats
+        stats = result.state.obs_stats
+        params["obs_stats"] = {"mean": stats.mean, "var": stats.var, "count": stats.count}
     run_dir.save_params(params)
     writer.finish(result.metrics)
     shape = (num_points, num_seeds)

@@ -59,7 +59,7 @@ class ToyEnv(Environment):
 TINY = sac_online.Config(num_envs=4, num_updates=6, learning_starts=8, sgd_batch_size=8,
                          replay_buffer_size=64, actor_hidden_sizes=(8,),
                          critic_hidden_sizes=(8,), eval_every=2, num_eval_episodes=2,
-                         eval_max_steps=TIME_LIMIT)
+                         eval_max_steps=TIME_LIMIT, normalize_obs=True)
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,9 @@ def test_run_updates_traced_once_across_segments(toy_sweep):
     np.testing.assert_array_equal(result.metrics["env_steps"][0], 4 * np.arange(1, 7))
     # warm-up: ceil(8 / 4) = 2 updates without SGD, then learning
     np.testing.assert_array_equal(result.metrics["learning"][0], [0, 0, 1, 1, 1, 1])
+    # running statistics of every observation acted on: 6 updates x 4 envs
+    np.testing.assert_array_equal(result.state.obs_stats.count, [24, 24])
+    np.testing.assert_allclose(result.state.obs_stats.mean[:, 1], 1.0)
     ev = result.metrics["eval/return"]
     assert np.isnan(ev[:, 0::2]).all() and np.isfinite(ev[:, 1::2]).all()
     for name, v in result.metrics.items():
