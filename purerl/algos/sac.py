@@ -101,7 +101,7 @@ class SACConfig:
 
     Attributes:
         policy_lr, q_lr, alpha_lr: Adam step sizes of actor, critics, temperature (traced).
-        discount: gamma.
+        discount: gamma (traced instead when the hyperparams type has a ``discount``).
         num_bc_iters: SGD steps of behaviour cloning before the actor maximises Q.
         actor_hidden_sizes, critic_hidden_sizes: MLP widths.
         num_critics: C, critics of the ensemble (min over them in targets and actor loss).
