@@ -240,9 +240,9 @@ def test_pendulum_learns():
 def test_halfcheetah_short_run_learns_above_random():
     """MJX halfcheetah, 16 envs x 2000 updates (32k env steps, 8000 SGD steps): metrics
     finite, and the deterministic policy beats a uniform random one on the same episodes
-    (random: about -250 per 1000 steps, mostly control cost). Measured on the loaded 2-core
-    CPU, ~11 min: with Adam 3e-4 and init_alpha 1 it reached -50 (random -248), i.e. it had
-    learned to save control effort, not yet to run; longer runs are the README command."""
+    (random: about -250 per 1000 steps, mostly control cost) by 300. Measured on the loaded
+    2-core CPU (7.5 min, ~5 of them compiling): evaluations -141 then +428, random -248
+    (with Adam 3e-4 and init_alpha 1 instead: -20, -50: too slow a start for this length)."""
     from envs_jax.policy import evaluate_episodes, feed_forward
 
     env, params = envs_jax.make("halfcheetah")
@@ -263,4 +263,4 @@ def test_halfcheetah_short_run_learns_above_random():
     random_return = float(jnp.mean(jax.jit(lambda k: evaluate_episodes(
         env, params, uniform, k, 2, 1000).returns)(jax.random.PRNGKey(1))))
     print(f"halfcheetah eval returns {ev.round(1).tolist()}, random {random_return:.1f}")
-    assert ev[-1] > random_return + 100, (ev, random_return)
+    assert ev[-1] > random_return + 300, (ev, random_return)
