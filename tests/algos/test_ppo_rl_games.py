@@ -178,3 +178,31 @@ def test_config_errors_name_the_field():
         ppo.PPOConfig(max_grad_norm=0.0)
     assert float(ppo.hyperparams_from(ppo.PPOConfig(max_grad_norm=None)).max_grad_norm) \
         == np.inf
+
+
+def test_run_updates_traced_once_across_segments(tmp_path):
+    """Three segments of run_sweep (with checkpoints and the adaptive schedule's state in
+    between) reuse one compiled program: ``run_updates`` is traced once."""
+    import envs_jax
+    from purerl.common.checkpoint import Checkpointer
+    from purerl.common.experiment import run_sweep
+
+    env, params = envs_jax.make("gymnax/Pendulum-v1")
+    cfg = ppo.PPOConfig(num_envs=2, num_steps=4, num_updates=6, num_minibatches=2,
+                        update_epochs=1, lr_schedule="adaptive", eval_every=2,
+                        eval_episodes=1, eval_max_steps=3)
+    parts = ppo.make_train_parts(cfg, VecEnv(AutoReset(RecordEpisodeStats(env)), 2), params,
+                                 GaussianActorCritic(1, (8,)), eval_env=env)
+    traces = []
+
+    def run_updates(state, n):
+        traces.append(n)
+        return parts.run_updates(state, n)
+
+    ckpt = Checkpointer(str(tmp_path / "ckpt"))
+    result = run_sweep(parts.init, run_updates, 0, 2, 6, 2, ckpt)
+    ckpt.close()
+    assert traces == [2]
+    assert result.metrics["learning_rate"].shape == (2, 6)
+    ev = result.metrics["eval/return"]
+    assert np.isnan(ev[:, 0::2]).all() and np.isfinite(ev[:, 1::2]).all()
