@@ -364,6 +364,24 @@ class SegmentWriter:
         self.run_dir.close()
 
 
+def restore_latest_state(rd: RunDir, abstract, missing: str) -> tuple[int, Any]:
+    """``(updates, state)`` of the newest intact checkpoint of ``rd``.
+
+    Raises:
+        RunDirError: no checkpoint (the message is ``rd.path: <missing>``).
+    """
+    if not os.path.isdir(os.path.join(rd.path, "checkpoints")):   # (opening would create it)
+        raise RunDirError(f"{rd.path}: {missing}")
+    ckpt = rd.checkpointer()
+    try:
+        restored = ckpt.restore_latest_intact(abstract)
+    finally:
+        ckpt.close()
+    if restored is None:
+        raise RunDirError(f"{rd.path}: {missing}")
+    return restored[0], restored[1]
+
+
 def restore_final_or_latest(rd: RunDir, abstract, num_updates: int):
     """``(params, updates)``: the final params, else those of the newest intact checkpoint.
 
@@ -372,16 +390,8 @@ def restore_final_or_latest(rd: RunDir, abstract, num_updates: int):
     """
     if os.path.exists(os.path.join(rd.path, "params")):
         return rd.restore_params(abstract.train_state.params), num_updates
-    if not os.path.isdir(os.path.join(rd.path, "checkpoints")):   # (opening would create it)
-        raise RunDirError(f"{rd.path}: neither final params nor a checkpoint to score")
-    ckpt = rd.checkpointer()
-    try:
-        restored = ckpt.restore_latest_intact(abstract)
-    finally:
-        ckpt.close()
-    if restored is None:
-        raise RunDirError(f"{rd.path}: neither final params nor a checkpoint to score")
-    updates, state, _ = restored
+    updates, state = restore_latest_state(rd, abstract, "neither final params nor a "
+                                          "checkpoint to score")
     print(f"note: {rd.path} has no final params; scoring its checkpoint at update "
           f"{updates}/{num_updates}", file=sys.stderr)
     return state.train_state.params, updates

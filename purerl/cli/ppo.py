@@ -41,7 +41,7 @@ from purerl.common import sweep as sw
 from purerl.common.experiment import run_inputs, run_sweep
 from purerl.common.networks import (ConvActorCritic, GaussianActorCritic, GRUActorCritic,
                                     MLPActorCritic)
-from purerl.common.run_dir import RunDir, RunDirError, run_labels
+from purerl.common.run_dir import RunDir, run_labels
 from purerl.config import check_fields, require, require_positive
 
 SWEEP_HELP = ("Grid entry NAME=V1,V2,... (comma-separated values, no spaces). Repeat --sweep "
@@ -496,14 +496,9 @@ def _restore_for_scoring(rd: RunDir, abstract, args: Args):
     params, updates = common.restore_final_or_latest(rd, abstract, args.num_updates)
     if not args.normalize_obs:
         return params, updates, None
-    ckpt = rd.checkpointer()
-    try:
-        restored = ckpt.restore_latest_intact(abstract)
-    finally:
-        ckpt.close()
-    if restored is None:
-        raise RunDirError(f"{rd.path}: normalize_obs needs a checkpoint to score (none)")
-    return params, updates, restored[1].obs_stats
+    _, state = common.restore_latest_state(rd, abstract, "normalize_obs needs a checkpoint "
+                                           "to score (none)")
+    return params, updates, state.obs_stats
 
 
 def main(argv: list[str] | None = None) -> dict:
