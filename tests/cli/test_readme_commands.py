@@ -64,6 +64,9 @@ EXPECTED = [  # the README's commands, in order (an added command must be classi
     "purerl-ppo --out_file cartpole",
     "purerl-ppo --resume runs/cartpole",
     "purerl-evaluate --run_dir runs/cartpole --num_episodes 100",
+    "purerl-ppo --env_id gymnax/Pendulum-v1",      # (main's continuous-control section:
+    "purerl-ppo --config ppo_halfcheetah",         #  listed here so that the sac entries
+    "purerl-ppo --config my_rl_games_train.yaml",  #  line up; not classified by sac)
     "purerl-sac",
     "purerl-sac --env_id halfcheetah",
 ]
