@@ -9,13 +9,16 @@ appended after the command (the last value of a flag wins):
   steps, GRU(16), 100 updates checkpointed every 10, 64 held-out tasks), so one compiled
   program serves both files;
 - ``purerl-ppo``: the tiny PPO sizes of tests/cli/test_ppo_run_dir.py (4 envs x 8 steps,
-  6 updates, checkpoints every 3); the sweep keeps its 6 points x 8 seeds.
+  6 updates, checkpoints every 3, no in-loop evaluation); the sweep keeps its 6 points x
+  8 seeds.
 
-Three commands are only parsed (flags valid, nothing trained), named in ``PARSE_ONLY``:
+Some commands are only parsed (flags valid, nothing trained), named in ``PARSE_ONLY``:
 the two long RL^2 settings (an MDP and a 100-pull bandit: each a new program to compile,
 ~1 min on the 2-core CPU, for nothing the main job does not test) and the 2-CPU-device
 command, whose ``XLA_FLAGS`` must be set before jax starts (the sharded run itself is
-tests/algos/test_ppo_sweep.py::test_sharded_over_two_cpu_devices_equals_one_device).
+tests/algos/test_ppo_sweep.py::test_sharded_over_two_cpu_devices_equals_one_device), the
+SAC commands (trained by tests/cli/test_sac_cli.py) and the MJX ``--config`` commands
+(tests/algos/test_ppo_mjx_slow.py trains one in the slow tier).
 """
 
 import json
@@ -42,7 +45,8 @@ SIZES = {
                    "--hidden_size=16", "--metalearn_epochs=100", "--checkpoint_every=10",
                    "--num_tasks=64", "--num_seeds=2"],
     "purerl-ppo": ["--num_envs=4", "--num_steps=8", "--num_updates=6", "--num_minibatches=2",
-                   "--update_epochs=1", "--hidden_size=8", "--checkpoint_every=3"],
+                   "--update_epochs=1", "--hidden_size=8", "--checkpoint_every=3",
+                   "--eval_every=0"],
     "purerl-evaluate": [],
 }
 PARSE_ONLY = (
@@ -50,6 +54,7 @@ PARSE_ONLY = (
     "purerl-rl2 --task mdp --num_traj 10",
     "XLA_FLAGS=--xla_force_host_platform_device_count=2 purerl-ppo",
     "purerl-sac",           # trained by tests/cli/test_sac_cli.py (tiny) and the learning test
+    "purerl-ppo --config",  # MJX tasks: tests/algos/test_ppo_mjx_slow.py (slow tier)
 )
 EXPECTED = [  # the README's commands, in order (an added command must be classified here)
     "purerl-rl2",
@@ -64,9 +69,9 @@ EXPECTED = [  # the README's commands, in order (an added command must be classi
     "purerl-ppo --out_file cartpole",
     "purerl-ppo --resume runs/cartpole",
     "purerl-evaluate --run_dir runs/cartpole --num_episodes 100",
-    "purerl-ppo --env_id gymnax/Pendulum-v1",      # (main's continuous-control section:
-    "purerl-ppo --config ppo_halfcheetah",         #  listed here so that the sac entries
-    "purerl-ppo --config my_rl_games_train.yaml",  #  line up; not classified by sac)
+    "purerl-ppo --env_id gymnax/Pendulum-v1",
+    "purerl-ppo --config ppo_halfcheetah",
+    "purerl-ppo --config ppo_ant",
     "purerl-sac",
     "purerl-sac --env_id halfcheetah",
 ]
