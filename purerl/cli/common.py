@@ -25,7 +25,7 @@ import tyro
 
 from envs_jax.offline.validate import DatasetError
 from purerl.common.checkpoint import CheckpointError
-from purerl.common.experiment import NonFiniteError
+from purerl.common.experiment import NonFiniteError, run_sweep
 from purerl.common.run_dir import RunDir, RunDirError
 
 USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError,
@@ -463,3 +463,68 @@ class BestAndStop:
         from purerl.common import logging as lg
 
         lg.write_json(self._path, {str(k): v for k, v in sorted(self._best.items())})
+
+
+def point_label(point: dict) -> str:
+    """``"learning_rate=0.001, gae_lambda=0.9"`` for a grid point (``(defaults)`` if empty)."""
+    return ", ".join(f"{k}={v:g}" for k, v in point.items()) or "(defaults)"
+
+
+def train_grid(run_dir: RunDir, parts: Any, *, title: str, seed: int, num_seeds: int,
+               points: Sequence[dict], hparams: Any, num_updates: int, segment_updates: int,
+               checkpoint_every: int, steps_per_update: int, log: bool, resumed: bool,
+               after_segment: Callable | None = None, ylabel: str = "episode return "
+               "(training)") -> tuple[Any, SegmentWriter]:
+    """The host side every ``purerl-*`` training command shares, around ``run_sweep``.
+
+    Progress lines (``log``), per-segment CSV / TensorBoard and the learning-curve PNG (one
+    curve per grid point), checkpoints every ``checkpoint_every`` updates, and resume from
+    the newest intact one when ``resumed``. ``parts`` has ``init`` / ``run_updates``;
+    ``steps_per_update`` counts env steps over every run of the sweep.
+
+    Returns:
+        ``(SweepResult, writer)``; call ``writer.finish(result.metrics)`` once the final
+        artefacts are written (it draws the last plot and closes TensorBoard).
+    """
+    from purerl.common import logging as lg
+    from purerl.common.run_dir import run_labels
+
+    num_points = len(points)
+    progress = lg.Progress(num_updates, steps_per_update)
+    progress.compiling()
+    groups = ({point_label(p): list(range(g * num_seeds, (g + 1) * num_seeds))
+               for g, p in enumerate(points)} if num_points > 1 else None)
+    plot = lambda history: lg.plot_learning_curve(                          # noqa: E731
+        os.path.join(run_dir.path, "learning_curve.png"), history, title, groups=groups,
+        ylabel=ylabel)
+    writer = SegmentWriter(
+        run_dir, run_labels(num_points, num_seeds), progress if log else None, plot,
+        derived=lambda h: {"episode_return_mean": lg.episode_return_curve(h)})
+    ckpt = run_dir.checkpointer()
+    try:
+        result = run_sweep(parts.init, parts.run_updates, seed, num_seeds, num_updates,
+                           segment_updates, ckpt, resumed, writer, hparams=hparams,
+                           checkpoint_every=checkpoint_every, on_compiled=progress.compiled,
+                           after_segment=after_segment)
+    finally:
+        ckpt.close()
+    return result, writer
+
+
+def save_metrics(run_dir: RunDir, metrics: dict, num_points: int, num_seeds: int) -> dict:
+    """Write ``metrics.npz`` as ``[G, S, updates]`` arrays and return them."""
+    import numpy as np
+
+    shaped = {k: v.reshape(num_points, num_seeds, -1) for k, v in metrics.items()}
+    np.savez(os.path.join(run_dir.path, "metrics.npz"), **shaped)
+    return shaped
+
+
+def speed_summary(result: Any, steps_per_update: int) -> dict:
+    """The summary's timing entries: compile / run seconds, env-steps/s of what this
+    process ran (resumed updates excluded), the update it resumed from, updates done."""
+    done = next(iter(result.metrics.values())).shape[-1]
+    ran = (done - result.resumed_from) * steps_per_update
+    return {"wall_clock_s": {"compile": result.compile_s, "run": result.run_s},
+            "env_steps_per_s": ran / result.run_s if result.run_s > 0 else None,
+            "resumed_from_update": result.resumed_from, "updates_done": done}

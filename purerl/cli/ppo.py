@@ -36,12 +36,11 @@ from envs_jax.wrappers import FlattenObservation, is_mjx_env, vec_env
 from purerl.algos import ppo
 from purerl.cli import common
 from purerl.common import evaluate as ev
-from purerl.common import logging as lg
 from purerl.common import sweep as sw
-from purerl.common.experiment import run_inputs, run_sweep
+from purerl.common.experiment import run_inputs
 from purerl.common.networks import (ConvActorCritic, GaussianActorCritic, GRUActorCritic,
                                     MLPActorCritic)
-from purerl.common.run_dir import RunDir, run_labels
+from purerl.common.run_dir import RunDir
 from purerl.config import check_fields, require, require_positive
 
 SWEEP_HELP = ("Grid entry NAME=V1,V2,... (comma-separated values, no spaces). Repeat --sweep "
@@ -311,10 +310,6 @@ def final_return(metrics: dict, fraction: float = 0.1) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
-def point_label(point: dict) -> str:
-    return ", ".join(f"{k}={v:g}" for k, v in point.items()) or "(defaults)"
-
-
 def mean_std_text(values: np.ndarray) -> str:
     """``"12.34  +- 0.56"`` over the finite values; ``n/a`` (and why) when there are none."""
     finite = np.asarray(values)[np.isfinite(values)]
@@ -368,32 +363,18 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
           f"seed(s) x {args.num_updates} updates x {args.num_envs * args.num_steps} steps "
           f"in one compiled call; run dir {run_dir.path}"
           + (" (resuming)" if resumed is not None else ""), flush=True)
-    progress = lg.Progress(args.num_updates, steps_per_update)
-    progress.compiling()
-    groups = ({point_label(p): list(range(g * num_seeds, (g + 1) * num_seeds))
-               for g, p in enumerate(points)} if num_points > 1 else None)
-    plot = lambda history: lg.plot_learning_curve(
-        os.path.join(run_dir.path, "learning_curve.png"), history, f"PPO on {args.env_id}",
-        groups=groups, ylabel="episode return (training)")
-    writer = common.SegmentWriter(
-        run_dir, run_labels(num_points, num_seeds), progress if args.log_every else None,
-        plot, derived=lambda h: {"episode_return_mean": lg.episode_return_curve(h)})
-    ckpt = run_dir.checkpointer()
     best = common.BestAndStop(run_dir, lambda s: s.train_state.params, args.save_best_after,
                               args.score_to_win)
-    result = run_sweep(setup.parts.init, setup.parts.run_updates, args.seed, num_seeds,
-                       args.num_updates, args.segment_updates, ckpt, resumed is not None,
-                       writer, hparams=hparams, checkpoint_every=args.checkpoint_period,
-                       on_compiled=progress.compiled, after_segment=best)
-    ckpt.close()
+    result, writer = common.train_grid(
+        run_dir, setup.parts, title=f"PPO on {args.env_id}", seed=args.seed,
+        num_seeds=num_seeds, points=points, hparams=hparams, num_updates=args.num_updates,
+        segment_updates=args.segment_updates, checkpoint_every=args.checkpoint_period,
+        steps_per_update=steps_per_update, log=bool(args.log_every),
+        resumed=resumed is not None, after_segment=best)
     run_dir.save_params(result.state.train_state.params)
     writer.finish(result.metrics)
-    shape = (num_points, num_seeds)
-    metrics = {k: v.reshape(*shape, -1) for k, v in result.metrics.items()}
-    np.savez(os.path.join(run_dir.path, "metrics.npz"), **metrics)
+    metrics = common.save_metrics(run_dir, result.metrics, num_points, num_seeds)
     returns = final_return(metrics)                              # [G, S]
-    updates_done = next(iter(result.metrics.values())).shape[-1]
-    ran = (updates_done - result.resumed_from) * steps_per_update
     summary = run_dir.write_summary({
         "config": run_dir.config,
         "grid": [{"hparams": p, "final_return_per_seed": [None if np.isnan(x) else float(x)
@@ -401,10 +382,7 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
                   "final_return_mean": (float(np.nanmean(r)) if np.isfinite(r).any()
                                         else None)}
                  for p, r in zip(points, returns)],
-        "wall_clock_s": {"compile": result.compile_s, "run": result.run_s},
-        "env_steps_per_s": ran / result.run_s if result.run_s > 0 else None,
-        "resumed_from_update": result.resumed_from,
-        "updates_done": updates_done,
+        **common.speed_summary(result, steps_per_update),
         "stopped_by_score_to_win_at": best.stopped_at,
     })
     if args.video:
@@ -412,7 +390,7 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
     common.set_active_run_dir(None)
     print(f"\nfinal return (last 10% of updates), mean over {num_seeds} seed(s):")
     for point, r in zip(points, returns):
-        print(f"  {point_label(point):<40s} {mean_std_text(r)}")
+        print(f"  {common.point_label(point):<40s} {mean_std_text(r)}")
     rate = summary["env_steps_per_s"]
     print(f"compile {result.compile_s:.1f} s, run {result.run_s:.1f} s"
           + (f" ({rate:,.0f} env-steps/s)" if rate else "")

@@ -29,8 +29,8 @@ from purerl.algos import rl2
 from purerl.cli import common
 from purerl.common import evaluate as ev
 from purerl.common import logging as lg
-from purerl.common.experiment import run_inputs, run_sweep
-from purerl.common.run_dir import RunDir, run_labels
+from purerl.common.experiment import run_inputs
+from purerl.common.run_dir import RunDir
 from purerl.config import check_fields, require, require_positive
 
 SEED_NAMES = {"num_updates": "metalearn_epochs", "num_envs": "num_workers",
@@ -228,23 +228,15 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
           f"(k={cfg.num_actions}, n={cfg.num_traj}): {cfg.num_seeds} seeds x "
           f"{cfg.num_updates} updates x {cfg.batch_size} steps; run dir {run_dir.path}"
           + (" (resuming)" if resumed is not None else ""), flush=True)
-    progress = lg.Progress(cfg.num_updates, cfg.num_seeds * cfg.batch_size)
-    progress.compiling(f"the training program (jax {jax.__version__} on "
-                       f"{jax.default_backend()})")
     title = (f"RL^2 {cfg.model_type.upper()} on {cfg.task}, k={cfg.num_actions}, "
              f"n={cfg.num_traj}")
-    plot = lambda history, reference=None: lg.plot_learning_curve(
-        os.path.join(run_dir.path, "learning_curve.png"), history, title, reference)
-    writer = common.SegmentWriter(
-        run_dir, run_labels(1, cfg.num_seeds), progress if args.log_every else None, plot,
-        derived=lambda h: {"episode_return_mean": lg.episode_return_curve(h)})
     t_start = time.perf_counter()
-    ckpt = run_dir.checkpointer()
-    result = run_sweep(setup.parts.init, setup.parts.run_updates, cfg.seed, cfg.num_seeds,
-                       pcfg.num_updates, args.segment_updates, ckpt, resumed is not None,
-                       writer, checkpoint_every=args.checkpoint_every,
-                       on_compiled=progress.compiled)
-    ckpt.close()
+    result, writer = common.train_grid(
+        run_dir, setup.parts, title=title, seed=cfg.seed, num_seeds=cfg.num_seeds,
+        points=[{}], hparams=None, num_updates=pcfg.num_updates,
+        segment_updates=args.segment_updates, checkpoint_every=args.checkpoint_every,
+        steps_per_update=cfg.num_seeds * cfg.batch_size, log=bool(args.log_every),
+        resumed=resumed is not None, ylabel="return per trial (training tasks)")
     params = result.state.train_state.params
 
     t0 = time.perf_counter()
@@ -257,7 +249,8 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
     per_seed = scores.mean(axis=1)
     reference = {"random (held-out)": float(base["random"].mean()),
                  "optimum (held-out)": float(base["optimum"].mean())}
-    writer.plot = lambda history: plot(history, reference)
+    writer.plot = lambda history: lg.plot_learning_curve(
+        os.path.join(run_dir.path, "learning_curve.png"), history, title, reference)
     writer.finish(result.metrics)
     total_s = time.perf_counter() - t_start
     summary = run_dir.write_summary({

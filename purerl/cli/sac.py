@@ -35,11 +35,9 @@ import envs_jax
 from envs_jax import spaces
 from purerl.algos import sac_online
 from purerl.cli import common
-from purerl.cli.ppo import final_return, mean_std_text, point_label
-from purerl.common import logging as lg
+from purerl.cli.ppo import final_return, mean_std_text
 from purerl.common import sweep as sw
-from purerl.common.experiment import run_sweep
-from purerl.common.run_dir import RunDir, run_labels
+from purerl.common.run_dir import RunDir
 from purerl.config import check_fields, require, require_positive
 
 PROG = "purerl-sac"
@@ -314,22 +312,12 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
           f"{args.num_updates} updates x {args.num_envs} env steps + "
           f"{args.sgd_steps_per_call} SGD steps in one compiled call; run dir "
           f"{run_dir.path}" + (" (resuming)" if resumed is not None else ""), flush=True)
-    progress = lg.Progress(args.num_updates, steps_per_update)
-    progress.compiling()
-    groups = ({point_label(p): list(range(g * num_seeds, (g + 1) * num_seeds))
-               for g, p in enumerate(points)} if num_points > 1 else None)
-    plot = lambda history: lg.plot_learning_curve(                          # noqa: E731
-        os.path.join(run_dir.path, "learning_curve.png"), history, f"SAC on {args.env_id}",
-        groups=groups, ylabel="episode return (training)")
-    writer = common.SegmentWriter(
-        run_dir, run_labels(num_points, num_seeds), progress if args.log_every else None,
-        plot, derived=lambda h: {"episode_return_mean": lg.episode_return_curve(h)})
-    ckpt = run_dir.checkpointer()
-    result = run_sweep(setup.parts.init, setup.parts.run_updates, args.seed, num_seeds,
-                       args.num_updates, args.segment_updates, ckpt, resumed is not None,
-                       writer, hparams=hparams, checkpoint_every=args.checkpoint_period,
-                       on_compiled=progress.compiled)
-    ckpt.close()
+    result, writer = common.train_grid(
+        run_dir, setup.parts, title=f"SAC on {args.env_id}", seed=args.seed,
+        num_seeds=num_seeds, points=points, hparams=hparams, num_updates=args.num_updates,
+        segment_updates=args.segment_updates, checkpoint_every=args.checkpoint_period,
+        steps_per_update=steps_per_update, log=bool(args.log_every),
+        resumed=resumed is not None)
     learner = result.state.learner
     params = {"actor": learner.actor.params, "critic": learner.critic.params}
     if result.state.obs_stats is not None:
@@ -337,12 +325,9 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
         params["obs_stats"] = {"mean": stats.mean, "var": stats.var, "count": stats.count}
     run_dir.save_params(params)
     writer.finish(result.metrics)
-    shape = (num_points, num_seeds)
-    metrics = {k: v.reshape(*shape, -1) for k, v in result.metrics.items()}
-    np.savez(os.path.join(run_dir.path, "metrics.npz"), **metrics)
+    metrics = common.save_metrics(run_dir, result.metrics, num_points, num_seeds)
     returns, evals = final_return(metrics), last_eval(metrics)          # [G, S]
     as_list = lambda r: [None if np.isnan(x) else float(x) for x in r]  # noqa: E731
-    ran = (args.num_updates - result.resumed_from) * steps_per_update
     summary = run_dir.write_summary({
         "config": run_dir.config,
         "grid": [{"hparams": p, "final_return_per_seed": as_list(r),
@@ -350,14 +335,12 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
                   "eval_return_per_seed": as_list(e),
                   "eval_return_mean": float(np.nanmean(e)) if np.isfinite(e).any() else None}
                  for p, r, e in zip(points, returns, evals)],
-        "wall_clock_s": {"compile": result.compile_s, "run": result.run_s},
-        "env_steps_per_s": ran / result.run_s if result.run_s > 0 else None,
-        "resumed_from_update": result.resumed_from,
+        **common.speed_summary(result, steps_per_update),
     })
     common.set_active_run_dir(None)
     print(f"\nlast deterministic evaluation return, mean over {num_seeds} seed(s):")
     for point, e in zip(points, evals):
-        print(f"  {point_label(point):<40s} {mean_std_text(e)}")
+        print(f"  {common.point_label(point):<40s} {mean_std_text(e)}")
     rate = summary["env_steps_per_s"]
     print(f"compile {result.compile_s:.1f} s, run {result.run_s:.1f} s"
           + (f" ({rate:,.0f} env-steps/s)" if rate else "") + f". Artefacts in {run_dir.path}")

@@ -134,7 +134,7 @@ def test_interrupt_then_resume_moved_run_skipping_a_damaged_checkpoint(full_run,
     then damaged and the directory moved; ``--resume RUN_DIR`` alone warns, falls back to
     the older checkpoint and ends with bitwise the params of the uninterrupted run."""
     runs, reference, _, _ = full_run
-    real_run_sweep = ppo_cli.run_sweep
+    real_run_sweep = common.run_sweep
 
     def interrupted_run_sweep(*args, **kwargs):
         args = list(args)
@@ -147,14 +147,14 @@ def test_interrupt_then_resume_moved_run_skipping_a_damaged_checkpoint(full_run,
         args[8] = on_segment_then_ctrl_c
         return real_run_sweep(*args, **kwargs)
 
-    monkeypatch.setattr(ppo_cli, "run_sweep", interrupted_run_sweep)
+    monkeypatch.setattr(common, "run_sweep", interrupted_run_sweep)
     with pytest.raises(SystemExit) as exit_:
         ppo([*TINY_ARGS, f"--runs_dir={tmp_path}", "--out_file=cut"])
     assert exit_.value.code == common.EXIT_INTERRUPTED
     err = capsys.readouterr().err
     assert f"interrupted; continue it with: purerl-ppo --resume {tmp_path / 'cut'}" in err
     assert "Traceback" not in err
-    monkeypatch.setattr(ppo_cli, "run_sweep", real_run_sweep)
+    monkeypatch.setattr(common, "run_sweep", real_run_sweep)
     assert sorted(os.listdir(tmp_path / "cut" / "checkpoints")) == ["3", "6"]
     assert not (tmp_path / "cut" / "summary.json").exists()
 

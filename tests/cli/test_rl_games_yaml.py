@@ -13,6 +13,7 @@ import pytest
 
 from purerl.cli import ppo as ppo_cli
 from purerl.cli import rl_games_yaml as ry
+from purerl.cli import common as cli_common
 from purerl.cli.common import run_cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -366,7 +367,7 @@ params:
 def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("this command line started training")
-    monkeypatch.setattr(ppo_cli, "run_sweep", refuse)
+    monkeypatch.setattr(cli_common, "run_sweep", refuse)
 
 
 def _write(tmp_path, text, name="train.yaml"):
