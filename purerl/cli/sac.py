@@ -32,6 +32,7 @@ import numpy as np
 import tyro
 
 import envs_jax
+from envs_jax.wrappers import is_mjx_env
 from envs_jax import spaces
 from purerl.algos import sac_online
 from purerl.cli import common
@@ -107,6 +108,9 @@ class Args(sac_online.Config):
     (0: none)."""
     log_every: int = 250
     """Progress line about every this many updates (0: none)."""
+    video: bool = False
+    """MJX tasks: write videos/final.gif, one episode of run 0's final deterministic
+    policy, rendered in-jit (purerl.common.video)."""
     env_id: str = "gymnax/Pendulum-v1"
     """An envs_jax.make id with a 1-D bounded Box action space (gymnax/<ID>, halfcheetah...)."""
     num_seeds: int = 1
@@ -264,6 +268,8 @@ def build_setup(args: Args) -> Setup:
             "env_id", "an env with a 1-D bounded Box action space (SAC's tanh-Gaussian "
             "actor; for Discrete actions use purerl-ppo)",
             f"{args.env_id} (action space {space})")
+    require(not args.video or is_mjx_env(args.env_id, env), "video",
+            "an MJX task for --video (videos are rendered by the MJX camera)", args.env_id)
     return Setup(env, env_params,
                  sac_online.make_train_parts(args.sac_config(), env, env_params, args.env_id))
 
@@ -337,6 +343,8 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
                  for p, r, e in zip(points, returns, evals)],
         **common.speed_summary(result, steps_per_update),
     })
+    if args.video:
+        _write_video(setup, run_dir, result.state)
     common.set_active_run_dir(None)
     print(f"\nlast deterministic evaluation return, mean over {num_seeds} seed(s):")
     for point, e in zip(points, evals):
@@ -345,6 +353,21 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
     print(f"compile {result.compile_s:.1f} s, run {result.run_s:.1f} s"
           + (f" ({rate:,.0f} env-steps/s)" if rate else "") + f". Artefacts in {run_dir.path}")
     return summary
+
+
+def _write_video(setup: Setup, run_dir: RunDir, state) -> None:
+    """``videos/final.gif`` of run 0's final deterministic policy, printed when written."""
+    import jax
+
+    from envs_jax.policy import feed_forward
+    from purerl.common.video import write_eval_video
+
+    first = jax.tree.map(lambda x: x[0], state)
+    policy = feed_forward(lambda key, obs: setup.parts.act(first, obs))
+    print("rendering the evaluation video (one compile) ...", flush=True)
+    path = write_eval_video(run_dir.path, setup.env, setup.env_params, policy,
+                            jax.random.PRNGKey(0))
+    print(f"video: {path}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> dict:

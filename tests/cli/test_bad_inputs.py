@@ -48,6 +48,7 @@ CASES = [
     ("purerl-ppo", ["--resume"], "resume: expected the run directory"),
     ("purerl-ppo", ["--normalize_obs", "maybe"], "Unrecognized options: maybe"),
     ("purerl-ppo", ["--video"], "video: expected an MJX task for --video"),
+    ("purerl-sac", ["--video"], "video: expected an MJX task for --video"),
     ("purerl-ppo", ["--lr_schedule", "cosine"],
      "invalid choice 'cosine' for argument '--lr_schedule'"),
     ("purerl-ppo", ["--activation", "relux", "--env_id", "gymnax/Pendulum-v1"],

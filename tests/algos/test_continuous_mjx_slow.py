@@ -1,13 +1,16 @@
-"""Continuous PPO on the MJX halfcheetah (slow tier: MJX compiles take a minute here).
+"""purerl-ppo and purerl-sac on the MJX halfcheetah (slow tier: MJX compiles take minutes).
 
-The rl_games halfcheetah YAML shipped with purerl, made CPU-sized: the run stays finite,
-its deterministic evaluation beats the random policy, and the evaluation video is written.
+PPO: the rl_games halfcheetah YAML shipped with purerl, made CPU-sized: the run stays
+finite, its deterministic evaluation beats the random policy, and the evaluation video is
+written. SAC's learning on halfcheetah is tests/algos/test_sac_online.py (slow); here its
+command line writes the video of a tiny run.
 """
 
 import numpy as np
 import pytest
 
 from purerl.cli import ppo as ppo_cli
+from purerl.cli import sac as sac_cli
 
 pytestmark = pytest.mark.slow
 
@@ -30,3 +33,13 @@ def test_ppo_halfcheetah_learns_above_random_and_writes_a_video(tmp_path):
     assert evals[-1] > RANDOM_HALFCHEETAH, evals
     assert (tmp_path / "hc" / "videos" / "final.gif").stat().st_size > 10_000
     assert summary["updates_done"] == 60
+
+
+def test_sac_cli_writes_the_video_of_an_mjx_run(tmp_path):
+    summary = sac_cli.main(["--env_id", "halfcheetah", "--num_envs", "2", "--num_updates", "4",
+                            "--learning_starts", "4", "--eval_every", "0", "--log_every", "0",
+                            "--actor_hidden_sizes", "8", "--critic_hidden_sizes", "8",
+                            "--replay_buffer_size", "64", "--video",
+                            "--runs_dir", str(tmp_path), "--out_file", "s"])
+    assert summary["updates_done"] == 4
+    assert (tmp_path / "s" / "videos" / "final.gif").stat().st_size > 10_000
