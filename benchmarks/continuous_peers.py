@@ -170,7 +170,7 @@ class PurerlSide:
                 "device": str(jax.devices()[0].device_kind),
                 "purerl_path": os.path.dirname(os.path.dirname(purerl.__file__))}
 
-    def setup(self, problem: str, updates: int) -> dict:
+    def setup(self, problem: str, updates: int, blocks: int, eval_episodes: int) -> dict:
         import jax
 
         self.problem, self.updates = PROBLEMS[problem], updates
@@ -297,7 +297,8 @@ def measure(name: str, problem: dict, updates: int, blocks: int, episodes: int,
            "sides": {}}
     try:
         infos = pt.ask_all(workers, "info")
-        setups = pt.ask_all(workers, "setup", problem=name, updates=updates)
+        setups = pt.ask_all(workers, "setup", problem=name, updates=updates, blocks=blocks,
+                             eval_episodes=episodes)
         for n in workers:
             row["sides"][n] = {**infos[n], **setups[n], "reps": []}
             print(f"  {name} {n}: setup {json.dumps(setups[n])[:200]}", flush=True)
