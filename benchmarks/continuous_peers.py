@@ -75,10 +75,10 @@ PPO_CHEETAH = {**PPO_PENDULUM, "num_steps": 32, "learning_rate": 3e-4, "gamma": 
                "ent_coef": 0.0}
 SAC_PENDULUM = {"num_envs": 1, "sgd_steps_per_call": 1, "sgd_batch_size": 256,
                 "learning_rate": 3e-4, "gamma": 0.99, "polyak_tau": 0.005,
-                "replay_buffer_size": 100_000, "hidden_sizes": [256, 256],
+                "replay_buffer_size": 100_000, "hidden_sizes": [64, 64],
                 "target_entropy_per_dim": -1.0}
 SAC_CHEETAH = {**SAC_PENDULUM, "num_envs": 16, "sgd_steps_per_call": 4,
-               "target_entropy_per_dim": -0.5}
+               "hidden_sizes": [256, 256], "target_entropy_per_dim": -0.5}
 PROBLEMS = {
     # name: env (purerl id), algorithm, peer worker kind, hyperparameters,
     # updates per call {quick, full}, episode steps of the evaluation
@@ -86,7 +86,7 @@ PROBLEMS = {
                      "hp": PPO_PENDULUM, "updates": {"quick": 10, "full": 25},
                      "eval_steps": 200},
     "pendulum-sac": {"env": "gymnax/Pendulum-v1", "algo": "sac", "peer": "rejax-sac",
-                     "hp": SAC_PENDULUM, "updates": {"quick": 500, "full": 1500},
+                     "hp": SAC_PENDULUM, "updates": {"quick": 1000, "full": 2000},
                      "eval_steps": 200},
     "halfcheetah-ppo": {"env": "halfcheetah", "algo": "ppo", "peer": "brax-ppo",
                         "hp": PPO_CHEETAH, "updates": {"quick": 4, "full": 16},
@@ -113,14 +113,16 @@ DIFFERENCES = {
         "initialisation: purerl orthogonal; rejax flax defaults",
     ],
     "pendulum-sac": [
+        "networks: both 64x64 relu actor and twin critics (rejax's default size; 256x256 "
+        "runs at ~20 SGD steps/s on this loaded 2-core host, on both sides)",
         "one learning rate (3e-4) for actor, critics and temperature on both sides",
-        "rejax: its own target entropy rule (`target_entropy_ratio`), see the table's "
-        "hyperparameters; purerl: target entropy -A (= -1)",
+        "target entropy: both -A (= -1)",
+        "replay warm-up: purerl uniform random actions; rejax acts with its initial policy "
+        "(`fill_buffer`), and starts SGD once global_step > fill_buffer (one update later)",
         "time limit: purerl stores `terminated` only (bootstraps time-outs); rejax stores "
         "`done` (time limit = terminal)",
-        "replay warm-up: both `one call` of uniform random actions before the timed calls",
-        "actor: purerl tanh-Gaussian, scale softplus + 1e-3; rejax tanh-Gaussian with "
-        "clipped log-std",
+        "actor: both tanh-Gaussian with a state-dependent scale (purerl softplus + 1e-3; "
+        "rejax exp of a log-std clipped to [-10, 2]); gradients unclipped on both sides",
     ],
     "halfcheetah-ppo": [
         "policy: purerl Gaussian (state-independent log-std) on the raw action, env clips "
@@ -133,8 +135,10 @@ DIFFERENCES = {
         "values and GAE inside every minibatch's loss with the current params",
         "value loss: purerl clipped (PPO2), coefficient 0.5; Brax unclipped, "
         "`vf_loss_coefficient` 0.5",
-        "truncation: both bootstrap time-outs (purerl from V(final obs); Brax via its "
-        "`truncation` mask)",
+        "truncation: purerl bootstraps time-outs from V(final obs) (one extra critic pass "
+        "over the T x N final observations); Brax masks the truncated step out of GAE with "
+        "its `truncation` flag (`bootstrap_on_timeout=True` would need the env to set "
+        "`info['time_out']`, which Brax's EpisodeWrapper does not)",
         "auto-reset: both restore each env's initial state drawn at reset (purerl "
         "CachedAutoReset; Brax AutoResetWrapper)",
     ],
@@ -233,11 +237,12 @@ class PurerlSide:
         import numpy as np
 
         from envs_jax.policy import evaluate_episodes, feed_forward
-        from purerl.algos import ppo
-        from purerl.common.evaluate import network_policy
 
         steps = self.problem["eval_steps"]
         if self.problem["algo"] == "ppo":
+            from purerl.algos import ppo
+            from purerl.common.evaluate import network_policy
+
             s = self.setup_
             make_dist = ppo.action_distribution(s.env.action_space(s.env_params))
             policy = network_policy(s.net, self.state.train_state.params, True, make_dist,
@@ -353,6 +358,14 @@ def write_results(rows: list[dict], meta: dict, out_base: str) -> None:
     lines = [
         "# Continuous control: purerl PPO / SAC vs rejax and Brax (interleaved, resident)", "",
         f"Command: `{meta['command']}`  ", f"Date: {meta['date']}  ",
+    ]
+    earlier = meta.get("merged_from")
+    while earlier:  # --merge: the other rows come from these runs
+        lines.append(f"Other rows from: `{earlier['command']}` ({earlier['date']}, load "
+                     f"{[round(x, 2) for x in earlier['load_start']]} .. "
+                     f"{[round(x, 2) for x in earlier.get('load_end', [])]})  ")
+        earlier = earlier.get("merged_from")
+    lines += [
         f"Machine: {meta['machine']}  ",
         (f"Load average (1, 5, 15 min) at start: {[round(x, 2) for x in meta['load_start']]}, "
          f"at end: {[round(x, 2) for x in meta['load_end']]}; whole run "
@@ -434,6 +447,8 @@ def main() -> None:
                         help="tree holding purerl.algos.sac_online if this one has none")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results",
                                                       "continuous_peers"))
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the other problems' rows of an earlier run's .json")
     args = parser.parse_args()
     if args.worker:
         sys.path.insert(0, PEERS)
@@ -451,7 +466,12 @@ def main() -> None:
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     log_path = os.path.join(tempfile.gettempdir(), "continuous_peers.workers.log")
     t0 = time.perf_counter()
-    rows = []
+    rows, kept = [], []
+    if args.merge and os.path.exists(args.out + ".json"):
+        with open(args.out + ".json") as f:
+            earlier = json.load(f)
+        kept = [r for r in earlier["rows"] if r["problem"] not in args.problems.split(",")]
+        meta["merged_from"] = earlier["meta"]
     with open(log_path, "w") as log:
         for name in args.problems.split(","):
             if name not in PROBLEMS:
@@ -463,7 +483,9 @@ def main() -> None:
                                 args.eval_episodes, args.sac_root, log))
             meta["load_end"] = os.getloadavg()
             meta["wall_clock_s"] = time.perf_counter() - t0
-            write_results(rows, meta, args.out)  # after every problem: partial results survive
+            order = {n: i for i, n in enumerate(PROBLEMS)}
+            write_results(sorted(kept + rows, key=lambda r: order[r["problem"]]), meta,
+                          args.out)  # after every problem: partial results survive
     with open(args.out + ".md") as f:
         print(f.read())
 

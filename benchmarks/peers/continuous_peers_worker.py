@@ -154,6 +154,7 @@ class PeerSide:
         self.thread.start()
         if wait_first:  # SAC: its initial evaluation calls progress_fn(0) before prefill
             self._wait()
+            self.started = True  # parked in progress_fn(0): the next rep releases it
 
     def _wait(self) -> dict:
         kind, step, metrics = self.done.get()
@@ -185,7 +186,7 @@ class PeerSide:
                   discounting=hp["gamma"], gae_lambda=hp["gae_lambda"],
                   clipping_epsilon=hp["clip_eps"], max_grad_norm=hp["max_grad_norm"],
                   vf_loss_coefficient=hp["vf_coef"], normalize_advantage=True,
-                  bootstrap_on_timeout=True, normalize_observations=False,
+                  bootstrap_on_timeout=False, normalize_observations=False,
                   reward_scaling=1.0, num_eval_envs=1, run_evals=False, seed=0)
         peer_hp = {**kw, "network_factory": "make_ppo_networks(policy/value "
                    f"{hp['hidden_sizes']}, {hp['activation']}, normal, log std, init 1)"}
