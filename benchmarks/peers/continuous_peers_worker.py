@@ -41,9 +41,11 @@ sys.path.insert(0, ROOT)  # envs_jax (the adapter, the evaluator)
 from bench_worker import serve  # noqa: E402
 from continuous_peers import PROBLEMS  # noqa: E402
 
-# Brax 0.14.2 calls jax.device_put_replicated (gone in jax 0.10): stack one copy per device.
-jax.device_put_replicated = lambda x, devices: jax.tree.map(  # noqa: E731
-    lambda a: jax.device_put(jnp.stack([jnp.asarray(a)] * len(devices)), devices[0]), x)
+# Brax 0.14.2 calls jax.device_put_replicated (gone in jax 0.10): one copy per device,
+# placed by an identity pmap so the arrays are sharded exactly as Brax's pmapped epoch
+# returns them (a plain stacked array made its second epoch compile again).
+jax.device_put_replicated = lambda x, devices: jax.pmap(lambda t: t, devices=devices)(  # noqa: E731
+    jax.tree.map(lambda a: jnp.stack([jnp.asarray(a)] * len(devices)), x))
 
 
 def versions() -> dict:
