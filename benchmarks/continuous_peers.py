@@ -20,7 +20,8 @@ How it is measured (the machinery of ``benchmarks/ppo_throughput.py``: its ``Wor
   XLA:CPU flag (SAC from the ``sac`` branch's tree until it is merged: ``--sac_root``);
   the peer in ``benchmarks/.venv-peers`` (``benchmarks/peers/continuous_peers_worker.py``)
   without that flag, as its users run it;
-* both compile at once (each timing its own compile); then one untimed warm-up call, then
+* both compile at once (each timing its own compile); then one untimed warm-up call (two
+  on the MJX rows: Brax's pmapped epoch compiles again in its second epoch), then
   ``--blocks`` blocks of timed calls A B B A / B A A B, every call continuing the training
   state of the previous one. A call is ``updates`` updates: purerl's and rejax's compiled
   ``train`` programs; for Brax, whose ``train()`` is a Python loop over jitted epochs, one
@@ -90,10 +91,10 @@ PROBLEMS = {
                      "eval_steps": 200},
     "halfcheetah-ppo": {"env": "halfcheetah", "algo": "ppo", "peer": "brax-ppo",
                         "hp": PPO_CHEETAH, "updates": {"quick": 4, "full": 16},
-                        "eval_steps": 1000},
+                        "eval_steps": 1000, "warmup_calls": 2},
     "halfcheetah-sac": {"env": "halfcheetah", "algo": "sac", "peer": "brax-sac",
                         "hp": SAC_CHEETAH, "updates": {"quick": 32, "full": 128},
-                        "eval_steps": 1000},
+                        "eval_steps": 1000, "warmup_calls": 2},
 }
 DIFFERENCES = {
     "all": [
@@ -307,9 +308,13 @@ def measure(name: str, problem: dict, updates: int, blocks: int, episodes: int,
         for n in workers:
             row["sides"][n] = {**infos[n], **setups[n], "reps": []}
             print(f"  {name} {n}: setup {json.dumps(setups[n])[:200]}", flush=True)
+        warmups = problem.get("warmup_calls", 1)
+        row["warmup_calls"] = warmups
         for n, w in workers.items():
-            warm = w.ask("rep")  # warm-up: first-call costs stay out (Brax: its compile)
-            row["sides"][n]["warmup_wall_s"] = warm["wall_s"]
+            # warm-up: first-call costs stay out (Brax: its compiles; on jax 0.10 its
+            # pmapped epoch compiles twice, in epochs 1 and 2, hence 2 warm-up calls)
+            walls = [w.ask("rep")["wall_s"] for _ in range(warmups)]
+            row["sides"][n]["warmup_wall_s"] = walls
         block_ratios = []
         for b in range(blocks):
             order = [first, second, second, first]
@@ -328,7 +333,7 @@ def measure(name: str, problem: dict, updates: int, blocks: int, episodes: int,
             block_ratios.append(rate[first] / rate[second])
         row["block_ratios"] = block_ratios
         row["ratio"] = statistics.median(block_ratios)
-        row["total_env_steps"] = steps * (1 + 2 * blocks + (problem["algo"] == "sac"))
+        row["total_env_steps"] = steps * (warmups + 2 * blocks + (problem["algo"] == "sac"))
         for n, reply in pt.ask_all(workers, "score", episodes=episodes).items():
             side = row["sides"][n]
             side.update(reply)
@@ -340,8 +345,9 @@ def measure(name: str, problem: dict, updates: int, blocks: int, episodes: int,
             side["steps_per_cpu_s"] = (sum(r["steps"] for r in side["reps"])
                                        / sum(r["cpu_s"] for r in side["reps"]))
             if "compile_s" not in side:  # Brax: compiled inside its first epoch
-                side["compile_s"] = max(0.0, side["warmup_wall_s"]
-                                        - statistics.median(r["wall_s"] for r in side["reps"]))
+                side["compile_s"] = max(0.0, sum(side["warmup_wall_s"]) - len(
+                    side["warmup_wall_s"]) * statistics.median(r["wall_s"]
+                                                               for r in side["reps"]))
                 side["compile_estimated"] = True
     except Exception as err:  # noqa: BLE001  (a failed problem is a row saying why)
         row["error"] = f"{type(err).__name__}: {err}"[:2000]
@@ -412,9 +418,10 @@ def write_results(rows: list[dict], meta: dict, out_base: str) -> None:
                    "last column (same env steps, deterministic policy, "
                    f"{meta['eval_episodes']} episodes). There is one peer per problem, so it "
                    "is the fastest one."), "",
-              ("Compile: purerl AOT-compiles its train program; `~` marks Brax, whose jitted "
-               "epoch compiles inside its first (warm-up) epoch: (first epoch) - (median timed "
-               "epoch). Steps per CPU-s: each worker's CPU time, all threads (for Brax it "
+              ("Compile: purerl AOT-compiles its train program; `~` marks Brax, whose pmapped "
+               "epoch compiles inside its warm-up epochs (on jax 0.10 twice: in epoch 1 and "
+               "again in epoch 2, so the MJX rows have 2 warm-up calls on both sides): "
+               "(warm-up epochs) - (as many median timed epochs). Steps per CPU-s: each worker's CPU time, all threads (for Brax it "
                "includes its between-epoch evaluation)."), "",
               "## Hyperparameters (both sides) and every difference", ""]
     for r in rows:

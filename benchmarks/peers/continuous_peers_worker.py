@@ -89,6 +89,7 @@ class PeerSide:
 
     def setup(self, problem: str, updates: int, blocks: int, eval_episodes: int) -> dict:
         self.problem, self.updates = PROBLEMS[problem], updates
+        self.warmups = self.problem.get("warmup_calls", 1)
         self.blocks, self.eval_envs, self.started = blocks, eval_episodes, False
         self.kind = self.problem["peer"]
         return getattr(self, "_setup_" + self.kind.replace("-", "_"))(self.problem["hp"],
@@ -172,7 +173,7 @@ class PeerSide:
         from brax_adapter import BraxAdapter
 
         n, t, m = hp["num_envs"], hp["num_steps"], hp["num_minibatches"]
-        epochs = 1 + 2 * self.blocks
+        epochs = self.warmups + 2 * self.blocks
         self.steps_per_epoch = updates * n * t
         net = functools.partial(
             ppo_networks.make_ppo_networks,
@@ -204,7 +205,7 @@ class PeerSide:
         from brax_adapter import BraxAdapter
 
         n = hp["num_envs"]
-        epochs = 1 + 2 * self.blocks
+        epochs = self.warmups + 2 * self.blocks
         self.steps_per_epoch = updates * n
         prefill = updates * n
         net = functools.partial(sac_networks.make_sac_networks,
