@@ -387,8 +387,10 @@ def write_results(rows: list[dict], meta: dict, out_base: str) -> None:
                 lines.append(f"{n} worker{where}: XLA_FLAGS=`{s['xla_flags']}`, "
                              f"{json.dumps(s['versions'])}  ")
     lines += ["", "Method: see the docstring of `benchmarks/continuous_peers.py` (both sides "
-              "compiled and resident, one warm-up call, then blocks A B B A / B A A B; every "
-              "call continues the previous training state; equal env steps on both sides).",
+              "compiled and resident, one untimed warm-up call (two on the MJX rows), then blocks "
+              "A B B A / B A A B; every call continues the previous training state; equal env "
+              "steps on both sides). A full `--quick` run takes ~20 min on this host (MJX "
+              "compiles of 1-3 min each).",
               "", ("| problem | env steps/call | purerl steps/s median (min..max) | peer | "
                    "peer steps/s median (min..max) | ratio purerl/peer: median of blocks "
                    "(blocks) | ratio of steps per CPU-s | compile s purerl / peer | "
