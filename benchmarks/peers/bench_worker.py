@@ -9,7 +9,8 @@ command per line on the worker's stdin and reads one JSON reply per line from it
 * ``{"cmd": "setup", "env": ..., "num_seeds": S, "updates": U, "hparams": {...}}`` ->
   build and compile ``U`` PPO updates for ``S`` vmapped seeds (``compile_s``);
 * ``{"cmd": "rep"}`` -> one call of the compiled program, continuing the training state of
-  the previous call (``wall_s``; ``cpu_s``: CPU seconds of this process, all threads);
+  the previous call (``wall_s``; ``cpu_s``: CPU seconds of this process, all threads); a
+  ``rep`` that returns a dict overrides or adds to these (e.g. Brax's own epoch timing);
 * ``{"cmd": "score"}`` -> ``final_return``: each seed's current policy scored by
   ``envs_jax.policy.evaluate_episodes`` (``EVAL_EPISODES`` episodes, sampled actions),
   mean over seeds. Both sides use that one evaluator on the same dynamics (CartPole-v1 of
@@ -47,8 +48,11 @@ def serve(side: Any) -> None:
         try:
             if cmd == "rep":
                 cpu0, t0 = time.process_time(), time.perf_counter()
-                side.rep()
+                own = side.rep()
                 reply = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0}
+                # A side whose library times its own calls (Brax's trainers time each
+                # training epoch apart from their evaluation) returns that time here.
+                reply.update(own or {})
             else:
                 reply = getattr(side, cmd)(**msg)
         except Exception:  # noqa: BLE001  (the parent reports it)
