@@ -7,9 +7,9 @@ vmapped in one compiled program; they can run concurrently) and writes
     python benchmarks/continuous_mjx.py run sac_halfcheetah   # one run (hours on 2 CPUs)
     python benchmarks/continuous_mjx.py report                # table from finished runs
 
-Wall-clock: compile time is reported apart; training time is the run's ``run_s``
-(``summary.json``), and a point of a curve is placed at ``run_s * update / num_updates``
-(updates take equal time: same work each, evaluations included).
+Curves come from the run directories' CSVs (written after every segment, so a run that is
+still going or was stopped reports what it has); training minutes (compile excluded) from
+the progress lines of each run's log.
 """
 
 from __future__ import annotations
@@ -25,16 +25,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RUNS_DIR = os.path.join(HERE, "runs")
 RESULTS = os.path.join(HERE, "results", "continuous_mjx")
 
-SAC = ("purerl-sac --env_id {env} --num_seeds 3 --num_envs 16 --num_updates 18750 "
-       "--sgd_steps_per_call 16 --learning_starts 10000 --replay_buffer_size 1000000 "
-       "--actor_hidden_sizes 256 256 --critic_hidden_sizes 256 256 --policy_lr 3e-4 "
-       "--q_lr 3e-4 --alpha_lr 3e-4 --eval_every 1250 --num_eval_episodes 5 "
-       "--checkpoint_every 3750 --log_every 625")
+SAC_UTD1 = ("purerl-sac --env_id {env} --num_seeds 3 --num_envs 16 --num_updates 18750 "
+            "--sgd_steps_per_call 16 --learning_starts 10000 --replay_buffer_size 1000000 "
+            "--actor_hidden_sizes 256 256 --critic_hidden_sizes 256 256 --policy_lr 3e-4 "
+            "--q_lr 3e-4 --alpha_lr 3e-4 --eval_every 1250 --num_eval_episodes 5 "
+            "--checkpoint_every 3750 --log_every 625")
+"""The issue's setting: one SGD step per env step (hours on this 2-core CPU)."""
+SAC = SAC_UTD1.replace("--sgd_steps_per_call 16", "--sgd_steps_per_call 4")
+"""What fits in a session here: one SGD step per 4 env steps."""
 PPO = ("purerl-ppo --config ppo_halfcheetah --num_seeds 3 --num_updates 36 "
        "--checkpoint_every 6 --eval_every 6 --eval_episodes 4 --log_every 3")
 RUNS = {
     "sac_halfcheetah": (SAC.format(env="halfcheetah"), 4000.0),
     "sac_hopper": (SAC.format(env="hopper"), 2000.0),
+    "sac_halfcheetah_utd1": (SAC_UTD1.format(env="halfcheetah"), 4000.0),
+    "sac_hopper_utd1": (SAC_UTD1.format(env="hopper"), 2000.0),
     "ppo_halfcheetah": (PPO, None),
 }
 """name -> (command, target mean evaluation return at 300k env steps or None)."""
@@ -52,26 +57,58 @@ def launch(name: str) -> None:
         subprocess.run([exe, *args[1:]], stdout=log, stderr=subprocess.STDOUT, check=True)
 
 
+def _elapsed_by_update(log_path: str) -> dict[int, float]:
+    """Training seconds at each progress line of a run's log (``update U/N ... elapsed``)."""
+    import re
+
+    out = {}
+    if os.path.exists(log_path):
+        with open(log_path) as f:
+            for line in f:
+                m = re.search(r"update\s+(\d+)/\d+.*elapsed (\d+):(\d+)(?::(\d+))?", line)
+                if m:
+                    parts = [int(x) for x in m.groups()[1:] if x is not None]
+                    seconds = parts[-1] + 60 * parts[-2] + (3600 * parts[-3]
+                                                            if len(parts) == 3 else 0)
+                    out[int(m.group(1))] = float(seconds)
+    return out
+
+
 def curve(name: str) -> dict | None:
-    """Evaluation curve of a finished (or partly checkpointed) run, or None."""
+    """Evaluation curve of a run so far (its CSVs, written per segment), or None."""
+    import csv
+    import glob
+
     path = run_dir(name)
-    summary_path = os.path.join(path, "summary.json")
-    if not os.path.exists(summary_path):
+    files = sorted(glob.glob(os.path.join(path, "metrics_*.csv")))
+    if not files:
         return None
-    with open(summary_path) as f:
-        summary = json.load(f)
-    m = np.load(os.path.join(path, "metrics.npz"))
-    evals = m["eval/return"].reshape(-1, m["eval/return"].shape[-1])        # [S, U]
-    steps = m["env_steps"].reshape(-1, m["env_steps"].shape[-1])[0]          # per seed
-    at = np.isfinite(evals).all(0)
-    updates = np.nonzero(at)[0] + 1
-    total = m["env_steps"].shape[-1]
-    run_s = summary["wall_clock_s"]["run"]
-    return {"command": RUNS[name][0], "target": RUNS[name][1],
-            "env_steps": steps[at].tolist(), "minutes": (run_s * updates / total / 60).tolist(),
-            "eval_mean": evals[:, at].mean(0).tolist(), "eval_std": evals[:, at].std(0).tolist(),
-            "final_per_seed": evals[:, at][:, -1].tolist(),
-            "compile_s": summary["wall_clock_s"]["compile"], "run_s": run_s,
+    per_seed = []
+    for file in files:
+        with open(file) as f:
+            rows = list(csv.DictReader(f))
+        per_seed.append({int(r["update"]): (float(r["env_steps"]), float(r["eval/return"]))
+                         for r in rows if r["eval/return"] not in ("", "nan")})
+    updates = sorted(set.intersection(*(set(d) for d in per_seed)))
+    if not updates:
+        return None
+    evals = np.array([[d[u][1] for u in updates] for d in per_seed])        # [S, E]
+    elapsed = _elapsed_by_update(path + ".log")
+    summary_path = os.path.join(path, "summary.json")
+    summary = {}
+    if os.path.exists(summary_path):
+        with open(summary_path) as f:
+            summary = json.load(f)
+    with open(os.path.join(path, "config.json")) as f:
+        total = json.load(f)["num_updates"]
+    return {"command": RUNS[name][0], "target": RUNS[name][1], "finished": bool(summary),
+            "updates_done": max(updates), "num_updates": total,
+            "env_steps": [per_seed[0][u][0] for u in updates],
+            "minutes": [elapsed[u] / 60 if u in elapsed else None for u in updates],
+            "eval_mean": evals.mean(0).tolist(), "eval_std": evals.std(0).tolist(),
+            "final_per_seed": evals[:, -1].tolist(),
+            "compile_s": summary.get("wall_clock_s", {}).get("compile"),
+            "run_s": summary.get("wall_clock_s", {}).get("run"),
             "env_steps_per_s": summary.get("env_steps_per_s"),
             "machine": summary.get("machine"), "versions": summary.get("versions")}
 
@@ -90,22 +127,32 @@ def report() -> None:
             lines += [f"## {name}: not run yet", ""]
             continue
         final = np.asarray(c["final_per_seed"])
+        steps = c["env_steps"][-1]
         verdict = ("" if c["target"] is None else
-                   f" (target >= {c['target']:.0f} at 300k steps: "
-                   f"{'met' if final.mean() >= c['target'] else 'NOT met'})")
-        lines += [f"## {name}: final {final.mean():.0f} +- {final.std():.0f}{verdict}", "",
-                  f"`{c['command']}`", "",
-                  f"compile {c['compile_s']:.0f} s, training {c['run_s'] / 60:.1f} min, "
-                  f"{c['env_steps_per_s']:,.0f} env-steps/s over the 3 seeds; "
-                  f"final per seed {', '.join(f'{x:.0f}' for x in final)}", "",
-                  "| env steps / seed | minutes | eval return (mean +- std over seeds) |",
+                   f"; target >= {c['target']:.0f} at 300k steps: " +
+                   ("met" if final.mean() >= c["target"] and steps >= 300_000 else
+                    "NOT met" if steps >= 300_000 else f"not reached by {steps:,.0f} steps"))
+        state = ("finished" if c["finished"] else
+                 f"stopped at update {c['updates_done']}/{c['num_updates']}")
+        lines += [f"## {name}: eval {final.mean():.0f} +- {final.std():.0f} at "
+                  f"{steps:,.0f} steps per seed ({state}{verdict})", "",
+                  f"`{c['command']}`", ""]
+        if c["finished"]:
+            lines += [f"compile {c['compile_s']:.0f} s, training {c['run_s'] / 60:.1f} min, "
+                      f"{c['env_steps_per_s']:,.0f} env-steps/s over the 3 seeds.", ""]
+        lines += [f"Final evaluation per seed: {', '.join(f'{x:.0f}' for x in final)}", "",
+                  "| env steps / seed | training minutes | eval return (mean +- std, 3 seeds) |",
                   "|---:|---:|---:|"]
-        lines += [f"| {s:,.0f} | {t:.1f} | {mu:.0f} +- {sd:.0f} |" for s, t, mu, sd in
-                  zip(c["env_steps"], c["minutes"], c["eval_mean"], c["eval_std"])]
+        lines += [f"| {s:,.0f} | {'-' if t is None else f'{t:.1f}'} | {mu:.0f} +- {sd:.0f} |"
+                  for s, t, mu, sd in zip(c["env_steps"], c["minutes"], c["eval_mean"],
+                                          c["eval_std"])]
         lines.append("")
-    first = next((c for c in out.values() if c), None)
-    if first:
-        lines += [f"Machine: {first['machine']}", "", f"Versions: {first['versions']}", ""]
+    from purerl.common.logging import machine_description, package_versions
+
+    first = next((c for c in out.values() if c and c["machine"]), None) or {
+        "machine": machine_description(), "versions": package_versions()}
+    lines += [f"Machine: {first['machine']}", "", f"Versions: {first['versions']}",
+              "", f"Load average at report time: {os.getloadavg()}", ""]
     with open(RESULTS + ".md", "w") as f:
         f.write("\n".join(lines))
     print("\n".join(lines))
