@@ -16,7 +16,6 @@ import os
 import time
 
 import jax
-import jax.numpy as jnp
 
 import envs_jax
 from envs_jax.wrappers import vec_env
