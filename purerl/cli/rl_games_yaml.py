@@ -254,8 +254,12 @@ def _initializer(value: Any, path: str, ctx: _Ctx) -> tuple[str, float | None]:
                                "arguments)")
         return "kaiming_normal", None
     if name == "variance_scaling_initializer":
-        raise _Unsupported(f"{path}={block!r} (truncated-normal variance scaling has no "
-                           "purerl-ppo initializer; kaiming_normal is the closest)")
+        # rl_games' torch_ext: N(0, scale / fan_in) truncated at +-2 in absolute units,
+        # which for any real layer (std sqrt(scale / fan_in) << 2) is no truncation at all.
+        args = take({"scale": 2.0, "mode": "fan_in"})
+        if args["mode"] != "fan_in":
+            raise _Unsupported(f"{path}={block!r} (only mode fan_in)")
+        return "variance_scaling", _float(f"{path}.scale", args["scale"])
     raise _bad(f"{path}.name", "one of 'default', 'const_initializer', "
                "'orthogonal_initializer', 'orthogonal', 'glorot_normal_initializer', "
                "'glorot_uniform_initializer', 'random_uniform_initializer', "
@@ -557,7 +561,8 @@ ROWS: tuple[Row, ...] = (
         "orthogonal(_initializer) gain -> orthogonal, glorot_normal/glorot_uniform_initializer "
         "gain -> xavier_normal/xavier_uniform, random_uniform_initializer a=-s b=s -> "
         "random_uniform s, kaiming_normal (torch defaults) -> kaiming_normal; "
-        "variance_scaling_initializer: unsupported"),
+        "variance_scaling_initializer scale -> variance_scaling (N(0, scale / fan_in); rl_games' "
+        "truncation at +-2 is absolute, so never reached)"),
     Row("network.mlp.d2rl", (), only(False, why="no D2RL dense-skip MLP"), False, ""),
     Row("network.mlp.norm_only_first_layer", (), only(False, why="no layer normalisation"),
         False, ""),

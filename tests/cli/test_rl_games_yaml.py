@@ -258,14 +258,14 @@ def test_bad_value_is_an_error_even_with_allow_unknown_keys():
 def test_unsupported_keys_error_then_warning():
     data = snippet(config__mixed_precision=True, config__use_smooth_clamp=True,
                    config__my_key=1, network__mlp__initializer={
-                       "name": "variance_scaling_initializer", "scale": 2.0},
+                       "name": "variance_scaling_initializer", "mode": "fan_out"},
                    network__rnn={"name": "lstm", "units": 64},
                    config__my_block={"a": {"b": 1}, "c": 2})
     with pytest.raises(ValueError) as err:
         ry.load(data)
     text = str(err.value)
     for part in ("config.mixed_precision=True", "config.use_smooth_clamp=True",
-                 "config.my_key (a key purerl-ppo does not know)", "variance_scaling_initializer",
+                 "config.my_key (a key purerl-ppo does not know)", "only mode fan_in",
                  "network.rnn (a recurrent torso", "config.my_block (a key purerl-ppo",
                  "--allow_unknown_keys"):
         assert part in text, part
@@ -436,3 +436,9 @@ def test_config_then_flags_trains_and_resume_reads_config_json(tmp_path, monkeyp
     capsys.readouterr()
     again = ppo_cli.main(["--resume", str(run_dir)])           # resolved flags, no --config
     assert "finished run" in capsys.readouterr().out and again["config"] == summary["config"]
+
+
+def test_variance_scaling_initializer_maps_with_its_scale():
+    got = flags(network__mlp__initializer={"name": "variance_scaling_initializer",
+                                           "scale": 2.0})
+    assert (got["initializer"], got["initializer_scale"]) == ("variance_scaling", 2.0)
