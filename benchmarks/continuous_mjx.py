@@ -147,6 +147,20 @@ def report() -> None:
                   for s, t, mu, sd in zip(c["env_steps"], c["minutes"], c["eval_mean"],
                                           c["eval_std"])]
         lines.append("")
+    sac, ppo = out.get("sac_halfcheetah"), out.get("ppo_halfcheetah")
+    if sac and ppo and sac["minutes"][-1] is not None:
+        minutes = sac["minutes"][-1]
+        before = [(t, e, s) for t, e, s in zip(ppo["minutes"], ppo["eval_mean"],
+                                               ppo["env_steps"]) if t is not None
+                  and t <= minutes]
+        if before:
+            t, e, steps = before[-1]
+            lines += ["## Same wall-clock, halfcheetah", "",
+                      f"SAC's last evaluation ({sac['eval_mean'][-1]:.0f} at "
+                      f"{sac['env_steps'][-1]:,.0f} steps per seed) came after {minutes:.1f} "
+                      f"training minutes; PPO's last evaluation within that time: {e:.0f} at "
+                      f"{steps:,.0f} steps per seed ({t:.1f} min). Both ran on the same "
+                      "shared CPU at the same time, so each slowed the other.", ""]
     from purerl.common.logging import machine_description, package_versions
 
     first = next((c for c in out.values() if c and c["machine"]), None) or {
