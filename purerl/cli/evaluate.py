@@ -1,10 +1,12 @@
-"""``purerl-evaluate``: score the saved policies of a ``purerl-rl2`` or ``purerl-ppo`` run.
+"""``purerl-evaluate``: score the saved policies of a ``purerl-rl2``, ``purerl-ppo`` or
+``purerl-sac`` run.
 
 The run's ``config.json`` says which command wrote it. RL^2 runs are scored on the fixed
 held-out tasks beside random and the task-aware optimum (``--num_tasks``); PPO runs by the
 mean return of ``--num_episodes`` vmapped episodes on their env, for every grid point and
-seed. A run without final params (killed, or still training) is scored from its newest
-intact checkpoint.
+seed; SAC runs likewise, with the deterministic action (tanh of the mean). A PPO or RL^2
+run without final params (killed, or still training) is scored from its newest intact
+checkpoint; a SAC run needs its final params.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 from purerl.cli import common
 from purerl.cli import ppo as ppo_cli
 from purerl.cli import rl2 as rl2_cli
+from purerl.cli import sac as sac_cli
 from purerl.common.run_dir import RunDir
 from purerl.config import require, require_positive
 
@@ -29,11 +32,12 @@ class EvaluateArgs:
     num_tasks: int | None = None
     """RL^2 runs: held-out tasks (default: the run's num_tasks)."""
     num_episodes: int | None = None
-    """PPO runs: episodes per trained policy (default 100)."""
+    """PPO and SAC runs: episodes per trained policy (default 100)."""
     max_steps: int | None = None
-    """PPO runs: steps per episode at most (default: the env's time limit)."""
+    """PPO and SAC runs: steps per episode at most (default: the env's time limit)."""
     greedy: bool | None = None
-    """Argmax actions (default: the run's eval_greedy for RL^2, sampling for PPO)."""
+    """Argmax actions (default: the run's eval_greedy for RL^2, sampling for PPO; SAC runs
+    are always scored with the deterministic action)."""
 
     def __post_init__(self):
         for name in ("num_tasks", "num_episodes", "max_steps"):
@@ -42,7 +46,7 @@ class EvaluateArgs:
 
 
 def run_algo(run_dir: RunDir) -> str:
-    """``"rl2"`` or ``"ppo"``: the command that wrote ``run_dir`` (older runs: by fields)."""
+    """``"rl2"``, ``"ppo"`` or ``"sac"``: the command that wrote ``run_dir`` (older runs: by fields)."""
     return run_dir.config.get("algo") or ("ppo" if "env_id" in run_dir.config else "rl2")
 
 
@@ -54,6 +58,13 @@ def evaluate(args: EvaluateArgs) -> dict:
         ValueError: a flag that does not apply to this kind of run.
     """
     algo = run_algo(RunDir.load(args.run_dir))
+    if algo == "sac":
+        require(args.num_tasks is None, "num_tasks",
+                "unset for a purerl-sac run (use --num_episodes)", args.num_tasks)
+        require(args.greedy in (None, True), "greedy",
+                "unset or True for a purerl-sac run (scored with the deterministic action)",
+                args.greedy)
+        return sac_cli.evaluate_run(args.run_dir, args.num_episodes or 100, args.max_steps)
     if algo == "ppo":
         require(args.num_tasks is None, "num_tasks",
                 "unset for a purerl-ppo run (use --num_episodes)", args.num_tasks)

@@ -28,6 +28,7 @@ import time
 from collections.abc import Sequence
 from typing import Annotated, Any, NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 import tyro
 
@@ -368,6 +369,66 @@ def _write_video(setup: Setup, run_dir: RunDir, state) -> None:
     path = write_eval_video(run_dir.path, setup.env, setup.env_params, policy,
                             jax.random.PRNGKey(0))
     print(f"video: {path}", flush=True)
+
+
+def evaluate_run(run_dir: str, num_episodes: int = 100, max_steps: int | None = None
+                 ) -> dict:
+    """Score the final policies of a SAC run: mean return of ``num_episodes`` episodes of
+    the deterministic action ``tanh(mean)`` (rescaled to the env's box) per run of the
+    sweep, on the same episodes (a fixed key), vmapped over runs and episodes.
+
+    Returns:
+        dict with ``grid`` (per point: ``hparams``, ``score_per_seed``, ``score_mean``),
+        ``score_mean`` over all runs and ``score_per_seed`` (a single point's).
+
+    Raises:
+        RunDirError: no config.json, or no final params (a SAC run is scored from
+            ``params/``, written when it finishes).
+    """
+    import jax
+    import orbax.checkpoint as ocp
+
+    from envs_jax.policy import episode_limit, evaluate_episodes, feed_forward
+    from purerl.common import running_stats as rs
+    from purerl.common.run_dir import RunDirError
+
+    rd = RunDir.load(run_dir)
+    fields = {f.name for f in dataclasses.fields(Args)}
+    args = Args(**{k: tuple(v) if isinstance(v, list) else v
+                   for k, v in rd.config.items() if k in fields and k != "resume"})
+    path = os.path.abspath(os.path.join(rd.path, "params"))
+    if not os.path.isdir(path):
+        raise RunDirError(f"{rd.path} has no final params (params/): a SAC run is scored "
+                          "once it has finished (resume it first)")
+    saved = ocp.StandardCheckpointer().restore(path)
+    setup = build_setup(args)
+    low, high = sac_online.check_action_space(setup.env.action_space(setup.env_params))
+    actor = setup.parts.learner.actor
+    max_steps = max_steps or episode_limit(setup.env, setup.env_params)
+    stats = saved.get("obs_stats")
+
+    @jax.jit
+    def score(actor_params, stats):
+        def one(p, st):
+            def act(key, obs):
+                if st is not None:
+                    obs = rs.normalize(rs.RunningStats(**st), obs)
+                return sac_online.rescale_action(jnp.tanh(actor.apply(p, obs)[0]), low, high)
+            return evaluate_episodes(setup.env, setup.env_params, feed_forward(act),
+                                     jax.random.PRNGKey(0), num_episodes, max_steps).returns
+        return jax.vmap(one)(actor_params, stats)
+
+    points = sw.grid_points(args.grid())
+    returns = np.asarray(score(saved["actor"], stats)).mean(axis=1).reshape(
+        len(points), args.num_seeds)
+    grid = [{"hparams": p, "score_per_seed": r.tolist(), "score_mean": float(r.mean())}
+            for p, r in zip(points, returns)]
+    out = {"algo": "sac", "env_id": args.env_id, "num_episodes": num_episodes,
+           "max_steps": max_steps, "greedy": True, "score_mean": float(returns.mean()),
+           "grid": grid}
+    if len(points) == 1:
+        out["score_per_seed"] = grid[0]["score_per_seed"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:

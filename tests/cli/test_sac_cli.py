@@ -136,3 +136,18 @@ def test_killed_run_resumes_bitwise(tmp_path):
     assert 0 < resumed["resumed_from_update"] < 200
     a, b = _params(tmp_path / "cut"), _params(tmp_path / "full")
     assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_purerl_evaluate_scores_a_sac_run(tiny_run):
+    from purerl.cli import evaluate as evaluate_cli
+
+    path, _ = tiny_run
+    out = evaluate_cli.main(["--run_dir", str(path), "--num_episodes", "3",
+                             "--max_steps", "20"])
+    assert out["algo"] == "sac" and out["greedy"] is True and len(out["score_per_seed"]) == 1
+    assert -20 * 16.3 <= out["score_mean"] <= 0          # Pendulum: reward in [-16.3, 0]
+    again = evaluate_cli.main(["--run_dir", str(path), "--num_episodes", "3",
+                               "--max_steps", "20"])
+    assert again["score_mean"] == out["score_mean"]      # deterministic action, fixed key
+    with pytest.raises(ValueError, match="greedy: expected unset or True"):
+        evaluate_cli.main(["--run_dir", str(path), "--greedy", "False"])
