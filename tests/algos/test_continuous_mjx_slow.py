@@ -39,7 +39,7 @@ def test_sac_cli_writes_the_video_of_an_mjx_run(tmp_path):
     summary = sac_cli.main(["--env_id", "halfcheetah", "--num_envs", "2", "--num_updates", "4",
                             "--learning_starts", "4", "--eval_every", "0", "--log_every", "0",
                             "--actor_hidden_sizes", "8", "--critic_hidden_sizes", "8",
-                            "--replay_buffer_size", "64", "--video",
+                            "--replay_buffer_size", "64", "--sgd_batch_size", "8", "--video",
                             "--runs_dir", str(tmp_path), "--out_file", "s"])
     assert summary["updates_done"] == 4
     assert (tmp_path / "s" / "videos" / "final.gif").stat().st_size > 10_000

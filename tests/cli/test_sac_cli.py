@@ -151,3 +151,14 @@ def test_purerl_evaluate_scores_a_sac_run(tiny_run):
     assert again["score_mean"] == out["score_mean"]      # deterministic action, fixed key
     with pytest.raises(ValueError, match="greedy: expected unset or True"):
         evaluate_cli.main(["--run_dir", str(path), "--greedy", "False"])
+
+
+def test_last_eval_without_evaluations_is_nan_per_run():
+    import numpy as np
+
+    metrics = {"episode_count": np.zeros((2, 3, 5))}       # eval_every=0: no eval/return
+    out = sac_cli.last_eval(metrics)
+    assert out.shape == (2, 3) and np.isnan(out).all()
+    evals = np.full((1, 2, 4), np.nan)
+    evals[0, 0, 1], evals[0, 1, 3] = -5.0, -7.0
+    np.testing.assert_array_equal(sac_cli.last_eval({"eval/return": evals}), [[-5.0, -7.0]])
