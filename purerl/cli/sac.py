@@ -291,8 +291,9 @@ def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
 
 def last_eval(metrics: dict) -> np.ndarray:
     """``eval/return`` of the last evaluation: ``[..., U] -> [...]`` (NaN if none)."""
-    values = np.asarray(metrics.get("eval/return",               # eval_every=0: none
-                                    np.full(np.shape(metrics["episode_count"]), np.nan)))
+    if "eval/return" not in metrics:                             # eval_every=0: none
+        return np.full(np.shape(metrics["episode_count"])[:-1], np.nan)
+    values = np.asarray(metrics["eval/return"])
     done = np.isfinite(values)
     if not done.any():
         return np.full(values.shape[:-1], np.nan)
