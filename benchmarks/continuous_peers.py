@@ -315,22 +315,7 @@ def measure(name: str, problem: dict, updates: int, blocks: int, episodes: int,
             # pmapped epoch compiles twice, in epochs 1 and 2, hence 2 warm-up calls)
             walls = [w.ask("rep")["wall_s"] for _ in range(warmups)]
             row["sides"][n]["warmup_wall_s"] = walls
-        block_ratios = []
-        for b in range(blocks):
-            order = [first, second, second, first]
-            if b % 2:
-                order = order[::-1]
-            this_block = {n: [] for n in workers}
-            for n in order:
-                rep = workers[n].timed_rep(steps) | {"block": b}
-                row["sides"][n]["reps"].append(rep)
-                this_block[n].append(rep)
-                print(f"  {name} block {b} {n:10s} {rep['steps_per_s']:>9,.0f} steps/s  "
-                      f"others {rep['others_cores']:.2f} cores  load1 {rep['load1']:.2f}",
-                      flush=True)
-            rate = {n: sum(r["steps"] for r in v) / sum(r["wall_s"] for r in v)
-                    for n, v in this_block.items()}
-            block_ratios.append(rate[first] / rate[second])
+        block_ratios = pt.interleaved_blocks(workers, first, second, steps, blocks, row, name)
         row["block_ratios"] = block_ratios
         row["ratio"] = statistics.median(block_ratios)
         row["total_env_steps"] = steps * (warmups + 2 * blocks + (problem["algo"] == "sac"))

@@ -275,6 +275,30 @@ def start_workers(sides: list[str], log) -> dict[str, Worker]:
     return workers
 
 
+def interleaved_blocks(workers: dict, first: str, second: str, steps: int, blocks: int,
+                       row: dict, label: str) -> list[float]:
+    """Timed reps in blocks A B B A (odd blocks B A A B), appended to
+    ``row["sides"][name]["reps"]``; returns each block's steps/s ratio first / second
+    (this host drifts ~2x from minute to minute, so only same-block ratios compare)."""
+    block_ratios = []
+    for b in range(blocks):
+        order = [first, second, second, first]
+        if b % 2:
+            order = order[::-1]
+        this_block = {n: [] for n in workers}
+        for name in order:
+            rep = workers[name].timed_rep(steps) | {"block": b}
+            row["sides"][name]["reps"].append(rep)
+            this_block[name].append(rep)
+            print(f"  {label} block {b} {name:13s} {rep['steps_per_s']:>9,.0f} "
+                  f"steps/s  others {rep['others_cores']:.2f} cores  load1 {rep['load1']:.2f}",
+                  flush=True)
+        rate = {n: sum(r["steps"] for r in v) / sum(r["wall_s"] for r in v)
+                for n, v in this_block.items()}
+        block_ratios.append(rate[first] / rate[second])
+    return block_ratios
+
+
 def measure(workers: dict[str, Worker], env: str, num_seeds: int, updates: int,
             blocks: int) -> dict:
     """Compile, warm up and time both sides on one (env, seeds); one results row. The
@@ -291,22 +315,8 @@ def measure(workers: dict[str, Worker], env: str, num_seeds: int, updates: int,
         row["sides"][name] = {**reply, "reps": []}
     for w in workers.values():
         w.ask("rep")  # warm-up: first-call costs (allocation, thread pools) stay out
-    block_ratios = []
-    for b in range(blocks):
-        order = [first, second, second, first]
-        if b % 2:
-            order = order[::-1]
-        this_block = {n: [] for n in workers}
-        for name in order:
-            rep = workers[name].timed_rep(steps) | {"block": b}
-            row["sides"][name]["reps"].append(rep)
-            this_block[name].append(rep)
-            print(f"  {env} S={num_seeds} block {b} {name:13s} {rep['steps_per_s']:>9,.0f} "
-                  f"steps/s  others {rep['others_cores']:.2f} cores  load1 {rep['load1']:.2f}",
-                  flush=True)
-        rate = {n: sum(r["steps"] for r in v) / sum(r["wall_s"] for r in v)
-                for n, v in this_block.items()}
-        block_ratios.append(rate[first] / rate[second])
+    block_ratios = interleaved_blocks(workers, first, second, steps, blocks, row,
+                                      f"{env} S={num_seeds}")
     row["block_ratios"] = block_ratios
     row["ratio"] = statistics.median(block_ratios)
     total_updates = updates * (1 + 2 * blocks)
