@@ -29,7 +29,7 @@ SAC_UTD1 = ("purerl-sac --env_id {env} --num_seeds 3 --num_envs 16 --num_updates
             "--sgd_steps_per_call 16 --learning_starts 10000 --replay_buffer_size 1000000 "
             "--actor_hidden_sizes 256 256 --critic_hidden_sizes 256 256 --policy_lr 3e-4 "
             "--q_lr 3e-4 --alpha_lr 3e-4 --eval_every 1250 --num_eval_episodes 5 "
-            "--checkpoint_every 3750 --log_every 625")
+            "--checkpoint_every 3750 --log_every 625 --policy_snapshots")
 """The issue's setting: one SGD step per env step (hours on this 2-core CPU)."""
 SAC = SAC_UTD1.replace("--sgd_steps_per_call 16", "--sgd_steps_per_call 4")
 """What fits in a session here: one SGD step per 4 env steps."""

@@ -465,6 +465,68 @@ class BestAndStop:
         lg.write_json(self._path, {str(k): v for k, v in sorted(self._best.items())})
 
 
+class PolicySnapshots:
+    """``run_sweep``'s ``after_segment``: the policy of every run at every segment end.
+
+    D4RL's datasets need policies from part-way through training (``medium`` is a policy at
+    about a third of the expert's return) and the env-step count at which each was reached
+    (``medium-replay`` is the replay buffer up to it). Each call writes
+    ``policy_snapshots/update_<U>/`` (orbax, atomic: the params of all runs, leading axis
+    ``[B]``) and appends ``{"update", "env_steps", "score": [B]}`` to
+    ``policy_snapshots/index.json``; a resumed run keeps what its first process wrote.
+
+    Args:
+        run_dir: where to write.
+        params_of: ``state [B] -> params [B, ...]`` (the acting part only: small).
+        score_of: ``segment_metrics [B, n] -> [B]`` (e.g. the last evaluation return).
+        env_steps_per_update: env steps one run takes per update (``num_envs``).
+    """
+
+    def __init__(self, run_dir: RunDir, params_of: Callable[[Any], Any],
+                 score_of: Callable[[dict], Any], env_steps_per_update: int):
+        self.run_dir, self.params_of, self.score_of = run_dir, params_of, score_of
+        self.steps = env_steps_per_update
+        self._path = os.path.join(run_dir.path, "policy_snapshots", "index.json")
+
+    def index(self) -> list[dict]:
+        """The snapshots written so far, oldest first."""
+        import json
+
+        if not os.path.exists(self._path):
+            return []
+        with open(self._path) as f:
+            return json.load(f)
+
+    def __call__(self, done: int, state: Any, segment_metrics: dict) -> bool:
+        import jax
+        import numpy as np
+
+        from purerl.common import logging as lg
+
+        self.run_dir.save_params(jax.device_get(self.params_of(state)),
+                                 os.path.join("policy_snapshots", f"update_{done:08d}"))
+        score = np.asarray(self.score_of(segment_metrics), dtype=float)
+        entries = [e for e in self.index() if e["update"] != done]
+        entries.append({"update": done, "env_steps": done * self.steps,
+                        "score": [None if not np.isfinite(x) else float(x) for x in score]})
+        lg.write_json(self._path, sorted(entries, key=lambda e: e["update"]))
+        return False
+
+
+def chain_after_segment(*callbacks: Callable | None) -> Callable | None:
+    """One ``after_segment`` calling each given callback in turn (None ones skipped); it
+    stops the run when any of them asks to."""
+    live = [c for c in callbacks if c is not None]
+    if not live:
+        return None
+    if len(live) == 1:
+        return live[0]
+
+    def call(done: int, state: Any, segment_metrics: dict) -> bool:
+        return any([bool(c(done, state, segment_metrics)) for c in live])
+    return call
+
+
 def point_label(point: dict) -> str:
     """``"learning_rate=0.001, gae_lambda=0.9"`` for a grid point (``(defaults)`` if empty)."""
     return ", ".join(f"{k}={v:g}" for k, v in point.items()) or "(defaults)"

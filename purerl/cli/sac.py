@@ -109,6 +109,10 @@ class Args(sac_online.Config):
     (0: none)."""
     log_every: int = 250
     """Progress line about every this many updates (0: none)."""
+    policy_snapshots: bool = False
+    """Keep every run's actor (and observation statistics) at every segment end in
+    policy_snapshots/ with its last evaluation return, for purerl-datagen's medium and
+    medium-replay datasets (a few hundred kB per snapshot)."""
     video: bool = False
     """MJX tasks: write videos/final.gif, one episode of run 0's final deterministic
     policy, rendered in-jit (purerl.common.video)."""
@@ -301,6 +305,16 @@ def last_eval(metrics: dict) -> np.ndarray:
     return np.take_along_axis(values, last[..., None], -1)[..., 0]
 
 
+def acting_params(state: sac_online.RunnerState) -> dict:
+    """What acting needs, of a state (any leading axes): ``{"actor", "obs_stats"?}``, the
+    layout of ``params/`` and ``policy_snapshots/`` (``params/`` adds ``"critic"``)."""
+    params = {"actor": state.learner.actor.params}
+    if state.obs_stats is not None:
+        stats = state.obs_stats
+        params["obs_stats"] = {"mean": stats.mean, "var": stats.var, "count": stats.count}
+    return params
+
+
 def run(args: Args, resumed: RunDir | None = None) -> dict:
     """Train the grid x seeds in one compiled program and write the run's artefacts.
 
@@ -321,18 +335,16 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
           f"{args.num_updates} updates x {args.num_envs} env steps + "
           f"{args.sgd_steps_per_call} SGD steps in one compiled call; run dir "
           f"{run_dir.path}" + (" (resuming)" if resumed is not None else ""), flush=True)
+    snapshots = (common.PolicySnapshots(run_dir, acting_params, last_eval, args.num_envs)
+                 if args.policy_snapshots else None)
     result, writer = common.train_grid(
         run_dir, setup.parts, title=f"SAC on {args.env_id}", seed=args.seed,
         num_seeds=num_seeds, points=points, hparams=hparams, num_updates=args.num_updates,
         segment_updates=args.segment_updates, checkpoint_every=args.checkpoint_period,
         steps_per_update=steps_per_update, log=bool(args.log_every),
-        resumed=resumed is not None)
-    learner = result.state.learner
-    params = {"actor": learner.actor.params, "critic": learner.critic.params}
-    if result.state.obs_stats is not None:
-        stats = result.state.obs_stats
-        params["obs_stats"] = {"mean": stats.mean, "var": stats.var, "count": stats.count}
-    run_dir.save_params(params)
+        resumed=resumed is not None, after_segment=snapshots)
+    run_dir.save_params({**acting_params(result.state),
+                         "critic": result.state.learner.critic.params})
     writer.finish(result.metrics)
     metrics = common.save_metrics(run_dir, result.metrics, num_points, num_seeds)
     returns, evals = final_return(metrics), last_eval(metrics)          # [G, S]

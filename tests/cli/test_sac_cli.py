@@ -31,7 +31,7 @@ def tiny_run(tmp_path_factory):
     # rl_games names: actor_lr, critic_tau, gamma, and 2 warm-up epochs of 3 steps x 2 envs
     proc = purerl_sac([*TINY, f"--runs_dir={runs}", "--out_file=tiny", "--actor_lr=2e-3",
                        "--critic_tau", "0.01", "--gamma=0.98", "--num_warmup_steps", "2",
-                       "--num_steps_per_episode=3"], cwd=str(runs))
+                       "--num_steps_per_episode=3", "--policy_snapshots"], cwd=str(runs))
     assert proc.returncode == 0, proc.stderr
     return runs / "tiny", proc
 
@@ -46,6 +46,31 @@ def test_writes_the_run_dir(tiny_run):
     assert "env-steps/s" in proc.stdout and "ETA" in proc.stdout
     header = (path / "metrics_seed0.csv").read_text().splitlines()[0]
     assert "eval/return" in header and "episode_return_mean" in header
+
+
+def test_policy_snapshots_at_every_segment_end(tiny_run):
+    import numpy as np
+    import orbax.checkpoint as ocp
+
+    path, _ = tiny_run
+    index = json.loads((path / "policy_snapshots" / "index.json").read_text())
+    assert [e["update"] for e in index] == [4, 8]
+    assert [e["env_steps"] for e in index] == [8, 16]          # 2 envs per update
+    metrics = np.load(path / "metrics.npz")
+    for entry in index:                 # the score is that segment's last evaluation
+        assert entry["score"] == pytest.approx(
+            [float(metrics["eval/return"][0, 0, entry["update"] - 1])])
+    last = ocp.StandardCheckpointer().restore(str(path / "policy_snapshots" / "update_00000008"))
+    final = ocp.StandardCheckpointer().restore(str(path / "params"))
+    assert set(last) == {"actor"}
+    for a, b in zip(jax_leaves(last["actor"]), jax_leaves(final["actor"])):
+        np.testing.assert_array_equal(a, b)
+
+
+def jax_leaves(tree):
+    import jax
+
+    return jax.tree.leaves(tree)
 
 
 def test_rl_games_names_are_mapped(tiny_run):
