@@ -57,20 +57,33 @@ def launch(name: str) -> None:
         subprocess.run([exe, *args[1:]], stdout=log, stderr=subprocess.STDOUT, check=True)
 
 
-def _elapsed_by_update(log_path: str) -> dict[int, float]:
-    """Training seconds at each progress line of a run's log (``update U/N ... elapsed``)."""
+def _elapsed_by_update(log_path: str, checkpoint_every: int | None = None
+                       ) -> dict[int, float]:
+    """Training seconds at each progress line of a run's log (``update U/N ... elapsed``).
+
+    A run resumed with ``--resume`` appends a second process's lines, whose clock starts
+    again at 0 from the newest checkpoint before its first line: those are offset by the
+    first process's elapsed time at that checkpoint, so minutes count training once.
+    """
     import re
 
-    out = {}
+    out: dict[int, float] = {}
+    offset, last = 0.0, None
     if os.path.exists(log_path):
         with open(log_path) as f:
             for line in f:
                 m = re.search(r"update\s+(\d+)/\d+.*elapsed (\d+):(\d+)(?::(\d+))?", line)
-                if m:
-                    parts = [int(x) for x in m.groups()[1:] if x is not None]
-                    seconds = parts[-1] + 60 * parts[-2] + (3600 * parts[-3]
-                                                            if len(parts) == 3 else 0)
-                    out[int(m.group(1))] = float(seconds)
+                if not m:
+                    continue
+                parts = [int(x) for x in m.groups()[1:] if x is not None]
+                seconds = parts[-1] + 60 * parts[-2] + (3600 * parts[-3]
+                                                        if len(parts) == 3 else 0)
+                update = int(m.group(1))
+                if last is not None and update <= last and checkpoint_every:
+                    resumed_at = (update - 1) // checkpoint_every * checkpoint_every
+                    offset = out.get(resumed_at, 0.0)
+                last = update
+                out[update] = offset + float(seconds)
     return out
 
 
@@ -93,14 +106,15 @@ def curve(name: str) -> dict | None:
     if not updates:
         return None
     evals = np.array([[d[u][1] for u in updates] for d in per_seed])        # [S, E]
-    elapsed = _elapsed_by_update(path + ".log")
+    with open(os.path.join(path, "config.json")) as f:
+        config = json.load(f)
+    elapsed = _elapsed_by_update(path + ".log", config.get("checkpoint_every"))
     summary_path = os.path.join(path, "summary.json")
     summary = {}
     if os.path.exists(summary_path):
         with open(summary_path) as f:
             summary = json.load(f)
-    with open(os.path.join(path, "config.json")) as f:
-        total = json.load(f)["num_updates"]
+    total = config["num_updates"]
     return {"command": RUNS[name][0], "target": RUNS[name][1], "finished": bool(summary),
             "updates_done": max(updates), "num_updates": total,
             "env_steps": [per_seed[0][u][0] for u in updates],
