@@ -14,7 +14,8 @@ flat: ``training.batch_size`` is ``--batch_size``, ``model.L`` is ``--L``. ``--c
 reads the ``near_config`` (or ``dmp_config``) block of an rl_games / NEAR YAML, under
 ``params.config``, ``params`` or at the top; typed flags override it. Every key is mapped
 (``KEYS``), or refused by name with the reason; the ``inference`` keys belong to step 2
-(``purerl-ppo``) and are only noted here. Training is compiled rounds (one buffer of demo
+(``purerl-ppo``) and are only noted here, except that ``eb_model_checkpoint`` names
+the run directory this command writes (``--runs_dir`` / ``--out_file``). Training is compiled rounds (one buffer of demo
 pairs and its SGD steps) through ``purerl.common.experiment.run_sweep``, seeds vmapped, so
 the run directory is the one every purerl trainer writes (config.json, checkpoints/,
 metrics_<run>.csv, tb/, summary.json), plus the frozen model:
@@ -299,6 +300,10 @@ def read_config(source: str) -> tuple[dict, list[str]]:
     for section, entries in block.items():
         if section == "inference":
             notes.extend(f"{where}.inference.{k}" for k in (entries or {}))
+            run = (entries or {}).get("eb_model_checkpoint")
+            if isinstance(run, str) and run.strip("/"):    # step 1 writes where step 2 reads
+                head, name = os.path.split(os.path.normpath(run))
+                flags.update(runs_dir=head or ".", out_file=name)
             continue
         if not isinstance(entries, dict):
             unknown.append(f"{where}.{section}")
