@@ -339,7 +339,7 @@ def make_energy_train_parts(cfg: EnergyConfig, sample_demos: DemoSampler) -> Ene
         ema = polyak(s.ema_params, params, 1.0 - cfg.ema_rate) if cfg.ema else params
         return s._replace(params=params, opt_state=opt_state, ema_params=ema,
                           norm_stats=stats), {"dsm_loss": loss,
-                                              "grad_norm": optax.global_norm(grads)}
+                                              "grad_norm": optax.tree.norm(grads)}
 
     def round_step(s: EnergyState, _):
         key, key_buf, key_perm, key_steps = jax.random.split(s.key, 4)
