@@ -162,6 +162,19 @@ class Args(ppo.PPOConfig):
     resume: str | None = None
     """RUN_DIR: continue that run from its newest intact checkpoint. Every flag comes from
     its config.json; a flag typed again must match it."""
+    near_energy_run: str | None = None
+    """NEAR (rl_games algo dmp_continuous): a purerl-near-energy run directory; PPO then
+    trains on its energy reward (purerl.algos.near; YAML near_config.inference
+    eb_model_checkpoint)."""
+    near_energy_index: int = 0
+    """NEAR: which of that run's seeds' energy models to use."""
+    near_task_reward_w: float = 0.0
+    """NEAR: weight of the env's reward (near_config.inference.task_reward_w)."""
+    near_energy_reward_w: float = 1.0
+    """NEAR: weight of the energy reward (near_config.inference.energy_reward_w)."""
+    near_sigma_level: int = -1
+    """NEAR: -1 anneals the noise level (ncsnv2-adaptive), 0..L-1 fixes it
+    (near_config.inference.sigma_level)."""
 
     def __post_init__(self):
         check_fields(self)
@@ -189,8 +202,23 @@ class Args(ppo.PPOConfig):
         known = envs_jax.registered_envs()
         require(self.env_id in known or self.env_id.startswith("gymnax/"), "env_id",
                 f"one of {known} or 'gymnax/<ID>'", self.env_id)
+        if self.near_energy_run is None:
+            for name in ("near_energy_index", "near_task_reward_w", "near_energy_reward_w",
+                         "near_sigma_level"):
+                require(getattr(self, name) == Args.__dataclass_fields__[name].default, name,
+                        "its default unless --near_energy_run is given (a NEAR option)",
+                        getattr(self, name))
+        else:
+            self.near_config()                        # checks the NEAR fields
         # Parses (and so checks) the sweep before anything is built.
         sw.check_points(self.ppo_config(), sw.grid_points(self.grid()))
+
+    def near_config(self):
+        """NEAR's reward config (``purerl.algos.near.NEARConfig``) from the near_* flags."""
+        from purerl.algos import near
+        return near.NEARConfig(task_reward_w=self.near_task_reward_w,
+                               energy_reward_w=self.near_energy_reward_w,
+                               sigma_level=self.near_sigma_level)
 
     def grid(self) -> dict[str, tuple[float, ...]]:
         return sw.parse_sweep(self.sweep, ppo.SWEEPABLE)
@@ -291,9 +319,15 @@ def build_setup(args: Args) -> Setup:
         net = ConvActorCritic(num_actions, hidden_size=args.hidden_size)
     else:
         net = MLPActorCritic(num_actions, sizes)
+    hooks = {}
+    if args.near_energy_run is not None:      # NEAR: PPO on a trained energy model's reward
+        from purerl.algos import near, near_energy
+        model = near_energy.load_energy_model(args.near_energy_run, args.near_energy_index)
+        hooks = near.make_hooks(args.near_config(), model, int(np.prod(obs_shape)),
+                                (args.num_steps, args.num_envs))
     return Setup(env, env_params, net,
                  ppo.make_train_parts(args.ppo_config(), vec, env_params, net,
-                                      eval_env=env if args.eval_every else None))
+                                      eval_env=env if args.eval_every else None, **hooks))
 
 
 def build(args: Args) -> ppo.TrainParts:
@@ -323,7 +357,7 @@ def config_dict(args: Args) -> dict:
     """What ``config.json`` stores: the algorithm and every flag but ``--resume``."""
     d = dataclasses.asdict(args)
     d.pop("resume")
-    return {"algo": "ppo", **d}
+    return {"algo": "ppo" if args.near_energy_run is None else "near", **d}
 
 
 def parse(argv: list[str]) -> tuple[Args, RunDir | None]:

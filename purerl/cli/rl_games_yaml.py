@@ -274,8 +274,15 @@ def initializer(flag: str, scale_flag: str) -> Converter:
 
 
 def algo_name(value, path, ctx):
-    if value in ("amp_continuous", "dmp_continuous"):
+    if value == "amp_continuous":
         ctx.reserved.append(f"{path}={value}")
+        return {}
+    if value == "dmp_continuous":             # NEAR: PPO on a trained energy model
+        where = [p for p in NEAR_BLOCKS if ctx.has(f"{p}.inference.eb_model_checkpoint")]
+        if not where:
+            raise _bad(f"{NEAR_BLOCKS[0]}.inference.eb_model_checkpoint", "the "
+                       "purerl-near-energy run directory for algo.name=dmp_continuous "
+                       "(train it first: purerl-near-energy --config <this yaml>)", None)
         return {}
     _choice(path, value, {"a2c_continuous": None, "a2c_discrete": None})
     space = ctx.get("network.space", {}) or {}
@@ -514,15 +521,86 @@ AMP_KEYS = ("amp_obs_demo_buffer_size", "amp_replay_buffer_size", "amp_replay_ke
             "disc_grad_penalty", "disc_reward_scale", "disc_weight_decay",
             "normalize_amp_input", "task_reward_w", "disc_reward_w")
 AMP_NOTE = "AMP: reserved for the imitation algorithms (not implemented yet)"
-NEAR_NOTE = "NEAR: reserved for the imitation algorithms (not implemented yet)"
+NEAR_BLOCKS = ("config.near_config", "config.dmp_config", "near_config", "dmp_config")
+"""Where NEAR's ``near_config`` (the seed's name; ``dmp_config`` in NEAR's code) may sit."""
+NEAR_STEP1_KEYS = (
+    "training.batch_size", "training.buffer_size", "training.n_epochs", "training.n_iters",
+    "training.ngpu", "training.snapshot_freq", "training.algo", "training.anneal_power",
+    "training.normalize_energynet_input", "data.dataset", "data.motion_file",
+    "model.sigma_begin", "model.sigma_end", "model.L", "model.in_dim", "model.numObsSteps",
+    "model.encoder_hidden_layers", "model.latent_space_dim", "model.decoder_hidden_layers",
+    "model.ema", "model.ema_rate", "model.ncsnv2", "optim.weight_decay", "optim.optimizer",
+    "optim.lr", "optim.beta1", "optim.amsgrad", "optim.grad_clip")
+"""near_config keys of the energy model (NEAR step 1): read by ``purerl-near-energy``."""
+
+
+def _near_only(ctx: _Ctx, path: str) -> None:
+    if ctx.get("algo.name") != "dmp_continuous":
+        raise _Unsupported(f"{path} (NEAR's inference keys need algo.name dmp_continuous)")
+
+
+def near_weight(flag: str) -> Converter:
+    def convert(value, path, ctx):
+        _near_only(ctx, path)
+        return {flag: _float(path, value)}
+    return convert
+
+
+def near_sigma_level(value, path, ctx):
+    _near_only(ctx, path)
+    level = _int(path, value, minimum=-1)
+    return {"near_sigma_level": level}
+
+
+def near_energy_run(value, path, ctx):
+    """The energy model's run directory (``purerl-near-energy``), as written, relative to
+    the working directory."""
+    _near_only(ctx, path)
+    if not isinstance(value, str) or not value:
+        raise _bad(path, "the path of a purerl-near-energy run directory", value)
+    return {"near_energy_run": value}
+
+
+def near_normaliser(value, path, ctx):
+    """NEAR saves the input normaliser apart; here it lives in the energy run directory."""
+    _near_only(ctx, path)
+    run = ctx.get(path.rsplit(".", 1)[0] + ".eb_model_checkpoint")
+    if value in (None, "") or (isinstance(value, str) and isinstance(run, str) and
+                               os.path.normpath(value) in (
+                                   os.path.normpath(run),
+                                   os.path.normpath(os.path.join(run, "normalizer.json")))):
+        return {}
+    raise _Unsupported(f"{path}={value!r} (the frozen normaliser is read from the energy run "
+                       "directory, eb_model_checkpoint/normalizer.json; leave it empty)")
+
+
+def _near_rows(block: str) -> list:
+    step1 = "NEAR step 1 (the energy model): read by purerl-near-energy --config, no effect " \
+            "in purerl-ppo"
+    return [
+        *(Row(f"{block}.{key}", (), no_effect, OPTIONAL, step1) for key in NEAR_STEP1_KEYS),
+        Row(f"{block}.inference.task_reward_w", ("near_task_reward_w",),
+            near_weight("near_task_reward_w"), OPTIONAL,
+            "NEAR: weight of the env reward (algo dmp_continuous)"),
+        Row(f"{block}.inference.energy_reward_w", ("near_energy_reward_w",),
+            near_weight("near_energy_reward_w"), OPTIONAL,
+            "NEAR: weight of the energy reward tanh((e - m) / 10)"),
+        Row(f"{block}.inference.sigma_level", ("near_sigma_level",), near_sigma_level,
+            OPTIONAL, "NEAR: -1 ncsnv2-adaptive annealing, 0..L-1 a fixed level"),
+        Row(f"{block}.inference.eb_model_checkpoint", ("near_energy_run",), near_energy_run,
+            OPTIONAL, "NEAR: the purerl-near-energy run directory (EMA weights + normaliser)"),
+        Row(f"{block}.inference.running_mean_std_checkpoint", (), near_normaliser, OPTIONAL,
+            "NEAR: empty, or the energy run dir (its normalizer.json)"),
+    ]
 C = "network.space.continuous"
 
 ROWS: tuple[Row, ...] = (
     Row("seed", ("seed",), seed, OPTIONAL,
         "rl_games: absent = time-based seed; here absent = purerl-ppo's seed 0"),
     Row("algo.name", (), algo_name, REQUIRED,
-        "a2c_continuous or a2c_discrete (must match network.space); amp_continuous / "
-        "dmp_continuous: reserved (AMP / NEAR, not implemented yet)"),
+        "a2c_continuous or a2c_discrete (must match network.space); dmp_continuous: NEAR, "
+        "PPO on the energy reward (needs near_config.inference.eb_model_checkpoint); "
+        "amp_continuous: reserved (AMP)"),
     Row("model.name", ("sigma_output",), model_name, REQUIRED,
         "continuous_a2c_logstd -> log_std (Normal(mu, exp(sigma))); continuous_a2c -> std "
         "(Normal(mu, sigma)); continuous_amp (IsaacGymEnvs, a log-std model) -> log_std; "
@@ -703,10 +781,7 @@ ROWS: tuple[Row, ...] = (
     Row("config.player.*", (), no_effect, OPTIONAL,
         "play-mode options: score runs with purerl-evaluate --run_dir"),
     *(Row(f"config.{key}", (), reserved, OPTIONAL, AMP_NOTE) for key in AMP_KEYS),
-    Row("config.near_config.*", (), reserved, OPTIONAL, NEAR_NOTE),
-    Row("config.dmp_config.*", (), reserved, OPTIONAL, NEAR_NOTE),
-    Row("near_config.*", (), reserved, OPTIONAL, NEAR_NOTE),
-    Row("dmp_config.*", (), reserved, OPTIONAL, NEAR_NOTE),
+    *(row for block in NEAR_BLOCKS for row in _near_rows(block)),
 )
 
 _BY_PATH = {row.path.removesuffix(".*"): row for row in ROWS}

@@ -275,24 +275,23 @@ def test_unsupported_keys_error_then_warning():
     assert len(loaded.unsupported) == 6 and loaded.flags["num_envs"] == 8
 
 
-def test_amp_and_near_keys_are_reserved():
+def test_amp_keys_are_reserved():
     """An IsaacGymEnvs HumanoidAMPPPO.yaml (interpolations resolved) loads as plain PPO
-    under --allow_unknown_keys, listing the AMP keys."""
+    under --allow_unknown_keys, listing the AMP keys (NEAR's: tests/cli/test_near_cli.py)."""
     data = snippet(algo__name="amp_continuous", model__name="continuous_amp",
                    network__name="amp", network__disc={"units": [1024, 512]},
                    config__amp_batch_size=512, config__disc_coef=5,
-                   config__disc_reward_w=1.0, config__near_config={"training": {}},
-                   config__seq_len=4)
+                   config__disc_reward_w=1.0, config__seq_len=4)
     with pytest.raises(ValueError) as err:
         ry.load(data)
     text = str(err.value)
     assert "reserved for the imitation algorithms (AMP / NEAR), not implemented yet" in text
     for key in ("algo.name=amp_continuous", "network.disc", "config.amp_batch_size",
-                "config.disc_coef", "config.disc_reward_w", "config.near_config"):
+                "config.disc_coef", "config.disc_reward_w"):
         assert key in text, key
     with pytest.warns(UserWarning, match="reserved for the imitation"):
         loaded = ry.load(data, allow_unknown_keys=True)
-    assert len(loaded.reserved) == 6 and loaded.flags["sigma_output"] == "log_std"
+    assert len(loaded.reserved) == 5 and loaded.flags["sigma_output"] == "log_std"
 
 
 @pytest.mark.parametrize("text, message", [
