@@ -91,7 +91,7 @@ def test_training_round_ema_and_frozen_normaliser_by_hand():
     assert metrics["iterations"].tolist() == [1.0] and np.isfinite(metrics["dsm_loss"]).all()
     plain = ne.EnergyConfig(**{**TINY.__dict__, "ema": False, "normalize_input": False})
     parts = ne.make_energy_train_parts(plain, lambda key, n: data)
-    s1, _ = parts.run_updates(parts.init(jax.random.PRNGKey(0)), 1)
+    s1, _ = jax.jit(lambda k: parts.run_updates(parts.init(k), 1))(jax.random.PRNGKey(0))
     for e, p in zip(jax.tree.leaves(s1.ema_params), jax.tree.leaves(s1.params)):
         np.testing.assert_array_equal(e, p)
     with pytest.raises(ValueError, match=r"in_dim: expected the demo pairs' width"):
@@ -197,7 +197,7 @@ def test_time_outs_bootstrap_from_the_mixed_reward():
 def test_save_and_load_the_frozen_model_of_one_seed(tmp_path):
     data = jax.random.normal(jax.random.PRNGKey(3), (4, 4))
     parts = ne.make_energy_train_parts(TINY, lambda key, n: data)
-    states = jax.vmap(lambda k: parts.run_updates(parts.init(k), 1)[0])(
+    states = jax.jit(jax.vmap(lambda k: parts.run_updates(parts.init(k), 1)[0]))(
         jax.random.split(jax.random.PRNGKey(0), 2))
     ne.save_energy_model(str(tmp_path), TINY, states)
     model = ne.load_energy_model(str(tmp_path), 1)
