@@ -274,16 +274,53 @@ def initializer(flag: str, scale_flag: str) -> Converter:
 
 
 def algo_name(value, path, ctx):
-    if value in ("amp_continuous", "dmp_continuous"):
+    if value == "dmp_continuous":
         ctx.reserved.append(f"{path}={value}")
         return {}
-    _choice(path, value, {"a2c_continuous": None, "a2c_discrete": None})
+    _choice(path, value, {"a2c_continuous": None, "a2c_discrete": None,
+                          "amp_continuous": None})
     space = ctx.get("network.space", {}) or {}
-    wants = "continuous" if value == "a2c_continuous" else "discrete"
+    wants = "discrete" if value == "a2c_discrete" else "continuous"
     if isinstance(space, dict) and space and wants not in space:
         raise _bad("network.space", f"a '{wants}' block for algo.name={value}",
                    sorted(space))
-    return {}
+    return {"imitation": "amp"} if value == "amp_continuous" else {}
+
+
+def amp_key(flag: str, check: Callable[[str, Any], Any]) -> Converter:
+    """An AMP key: mapped to ``flag`` under ``algo.name: amp_continuous``; any other
+    algorithm does not read it (rl_games' a2c agents ignore it): no effect."""
+    def convert(value, path, ctx):
+        if ctx.get("algo.name") != "amp_continuous":
+            ctx.ignored.append(path)
+            return {}
+        return {flag: check(path, value)}
+    convert.doc = "read under algo.name amp_continuous only (else no effect)"
+    return convert
+
+
+def disc_units(path, value):
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _bad(path, "a non-empty list of layer widths, e.g. [1024, 512]", value)
+    return tuple(_int(f"{path}[{i}]", u) for i, u in enumerate(value))
+
+
+def disc_activation(path, value):
+    return _choice(path, value, ACTIVATIONS)
+
+
+def disc_initializer(value, path, ctx):
+    """The discriminator's hidden-layer init (IsaacGymEnvs ``network.disc.initializer``;
+    its logit layer is always U(-1, 1)); names as ``network.mlp.initializer``, default
+    scales only."""
+    if ctx.get("algo.name") != "amp_continuous":
+        ctx.ignored.append(path)
+        return {}
+    name, scale = _initializer(value, path, ctx)
+    if scale not in (None, 1.0, 2.0) or name in ("const", "random_uniform"):
+        raise _Unsupported(f"{path}={value!r} (the discriminator takes an initializer by "
+                           "name with its default scale)")
+    return {"disc_initializer": name}
 
 
 MODELS = {"continuous_a2c_logstd": "log_std", "continuous_a2c": "std",
@@ -509,11 +546,15 @@ class Row(NamedTuple):
     note: str = ""
 
 
-AMP_KEYS = ("amp_obs_demo_buffer_size", "amp_replay_buffer_size", "amp_replay_keep_prob",
-            "amp_batch_size", "amp_minibatch_size", "disc_coef", "disc_logit_reg",
-            "disc_grad_penalty", "disc_reward_scale", "disc_weight_decay",
-            "normalize_amp_input", "task_reward_w", "disc_reward_w")
-AMP_NOTE = "AMP: reserved for the imitation algorithms (not implemented yet)"
+AMP_KEYS = {"amp_obs_demo_buffer_size": positive_int, "amp_replay_buffer_size": positive_int,
+            "amp_replay_keep_prob": unit_float, "amp_batch_size": positive_int,
+            "amp_minibatch_size": positive_int, "disc_coef": nonneg_float,
+            "disc_logit_reg": nonneg_float, "disc_grad_penalty": nonneg_float,
+            "disc_reward_scale": any_float, "disc_weight_decay": nonneg_float,
+            "normalize_amp_input": _bool, "task_reward_w": any_float,
+            "disc_reward_w": any_float}
+"""The seed doc's "AMP - Additional Params": key -> value check (flag = key)."""
+AMP_NOTE = "AMP (purerl.algos.amp, IsaacGymEnvs amp_continuous)"
 NEAR_NOTE = "NEAR: reserved for the imitation algorithms (not implemented yet)"
 C = "network.space.continuous"
 
@@ -521,15 +562,16 @@ ROWS: tuple[Row, ...] = (
     Row("seed", ("seed",), seed, OPTIONAL,
         "rl_games: absent = time-based seed; here absent = purerl-ppo's seed 0"),
     Row("algo.name", (), algo_name, REQUIRED,
-        "a2c_continuous or a2c_discrete (must match network.space); amp_continuous / "
-        "dmp_continuous: reserved (AMP / NEAR, not implemented yet)"),
+        "a2c_continuous or a2c_discrete (must match network.space); amp_continuous -> "
+        "imitation amp (AMP: the config.amp_* / disc_* keys and network.disc apply); "
+        "dmp_continuous: reserved (NEAR, not implemented yet)"),
     Row("model.name", ("sigma_output",), model_name, REQUIRED,
         "continuous_a2c_logstd -> log_std (Normal(mu, exp(sigma))); continuous_a2c -> std "
         "(Normal(mu, sigma)); continuous_amp (IsaacGymEnvs, a log-std model) -> log_std; "
         "a2c_discrete -> nothing"),
     Row("network.name", (), only("actor_critic", "amp", why="the MLP actor-critic only; "
                                  "'amp' is IsaacGymEnvs' actor_critic + discriminator"),
-        REQUIRED, "actor_critic (or IsaacGymEnvs' amp: its disc block is reserved)"),
+        REQUIRED, "actor_critic (or IsaacGymEnvs' amp: actor_critic + network.disc)"),
     Row("network.separate", ("separate",), to("separate", _bool), False,
         "separate actor and critic MLPs"),
     Row(f"{C}.mu_activation", ("mu_activation",), activation("mu_activation"), REQUIRED,
@@ -575,7 +617,13 @@ ROWS: tuple[Row, ...] = (
                                          "feed-forward"), OPTIONAL, ""),
     Row("network.cnn.*", (), unsupported("a convolutional torso"), OPTIONAL, ""),
     Row("network.inputs.*", (), unsupported("dict observations"), OPTIONAL, ""),
-    Row("network.disc.*", (), reserved, OPTIONAL, AMP_NOTE + " (discriminator MLP)"),
+    Row("network.disc.units", ("disc_units",), amp_key("disc_units", disc_units), OPTIONAL,
+        AMP_NOTE + ": discriminator hidden widths"),
+    Row("network.disc.activation", ("disc_activation",),
+        amp_key("disc_activation", disc_activation), OPTIONAL,
+        AMP_NOTE + ": discriminator hidden activation"),
+    Row("network.disc.initializer.*", ("disc_initializer",), disc_initializer, OPTIONAL,
+        AMP_NOTE + ": discriminator hidden-layer init (biases 0; logit layer U(-1, 1))"),
     Row("load_checkpoint", (), only(False, "False", why="rl_games .pth checkpoints do not "
                                     "load; continue a purerl run with --resume RUN_DIR"),
         False, ""),
@@ -702,7 +750,10 @@ ROWS: tuple[Row, ...] = (
         OPTIONAL, "only empty"),
     Row("config.player.*", (), no_effect, OPTIONAL,
         "play-mode options: score runs with purerl-evaluate --run_dir"),
-    *(Row(f"config.{key}", (), reserved, OPTIONAL, AMP_NOTE) for key in AMP_KEYS),
+    *(Row(f"config.{key}", (key,), amp_key(key, check), REQUIRED,
+          AMP_NOTE + (" (rl_games' default True = purerl's)"
+                      if key == "normalize_amp_input" else ""))
+      for key, check in AMP_KEYS.items()),
     Row("config.near_config.*", (), reserved, OPTIONAL, NEAR_NOTE),
     Row("config.dmp_config.*", (), reserved, OPTIONAL, NEAR_NOTE),
     Row("near_config.*", (), reserved, OPTIONAL, NEAR_NOTE),
