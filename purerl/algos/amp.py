@@ -230,7 +230,11 @@ def gradient_penalty(disc: Callable[[jax.Array], jax.Array], x_demo: jax.Array
     ``x_demo [B, D]`` (IsaacGymEnvs ``_disc_loss``: ``autograd.grad`` of the demo logits
     with ones as grad_outputs, squared, summed over features, averaged over the batch).
     Differentiable in ``disc``'s parameters (double backprop)."""
-    grad, logits = jax.grad(lambda x: (lambda d: (d.sum(), d))(disc(x)), has_aux=True)(x_demo)
+    def total(x):
+        logits = disc(x)
+        return logits.sum(), logits
+
+    grad, logits = jax.grad(total, has_aux=True)(x_demo)
     return jnp.mean(jnp.sum(jnp.square(grad), axis=-1)), logits
 
 
@@ -348,7 +352,7 @@ def make_train_parts(ppo_cfg: ppo.PPOConfig, cfg: AMPConfig, env: Environment,
     example = jnp.zeros((dim,), jnp.float32)
     demo_buf = buffers.make_replay_buffer(cfg.amp_obs_demo_buffer_size, 1, pool, example)
     replay_buf = buffers.make_replay_buffer(cfg.amp_replay_buffer_size, 1, pool, example)
-    disc = lambda params, x: net.apply(params, x, method="discriminate")  # noqa: E731
+    disc = lambda params, x: net.apply(params, x, method="discriminate")
     norm = ((lambda s, x: rs.normalize(s, x)) if cfg.normalize_amp_input
             else (lambda s, x: x))
 
@@ -388,7 +392,7 @@ def make_train_parts(ppo_cfg: ppo.PPOConfig, cfg: AMPConfig, env: Environment,
 
     def extra_loss(params, mb: ppo.Minibatch, a: AMPState):
         agent = amp_obs_fn(mb.transition.obs, mb.transition.next_obs).reshape(-1, dim)[:b_amp]
-        rows = lambda x: jax.lax.dynamic_slice_in_dim(x, mb.index * b_amp, b_amp)  # noqa: E731
+        rows = lambda x: jax.lax.dynamic_slice_in_dim(x, mb.index * b_amp, b_amp)
         negatives = norm(a.amp_stats, jnp.concatenate([agent, rows(a.replay_pool)]))
         d_agent = disc(params, negatives)
         gp, d_demo = gradient_penalty(lambda x: disc(params, x),

@@ -5,7 +5,6 @@ the buffers, the one optimiser and ``jit(vmap(train))``."""
 import dataclasses
 import math
 
-import flashbax  # noqa: F401  (the buffers' backend)
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -157,13 +156,16 @@ def _setup(cfg=AMP, ppo_cfg=PPO):
 
 
 def test_tiny_run_buffers_optimiser_and_vmapped_seeds():
-    env, vec, params, net, pairs = _setup()
+    _, vec, params, net, pairs = _setup()
     assert pairs.shape == (200, 6)
     # rows are [T, N] flattened: env 0 at t = 1 (row 4) follows env 0 at t = 0 (row 0)
     np.testing.assert_allclose(pairs[4, 3:], pairs[0, :3])     # [current, previous] chain
     parts = amp.make_train_parts(PPO, AMP, vec, params, net, amp.demo_from_array(pairs))
-    run = jax.jit(jax.vmap(lambda k: (lambda s: (s, parts.run_updates(s, PPO.num_updates)))(
-        parts.init(k))))
+    def init_and_run(key):
+        state = parts.init(key)
+        return state, parts.run_updates(state, PPO.num_updates)
+
+    run = jax.jit(jax.vmap(init_and_run))
     init, (state, metrics) = run(jax.random.split(jax.random.PRNGKey(0), 2))
     a0, a = init.aux, state.aux
     # Demo buffer prefilled by ceil(1000 / 300) = 4 fetches of 300 (ring: index 200), then
@@ -196,7 +198,7 @@ def test_tiny_run_buffers_optimiser_and_vmapped_seeds():
 
 
 def test_make_train_parts_checks_sizes_before_tracing():
-    env, vec, params, net, pairs = _setup()
+    _, vec, params, net, pairs = _setup()
     small = dataclasses.replace(AMP, amp_replay_buffer_size=100)
     with pytest.raises(ValueError, match="amp_replay_buffer_size: expected at least the 256 "
                                          "pairs drawn per update"):

@@ -32,8 +32,8 @@ def test_amp_run_writes_disc_metrics_and_scores(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["--disc_coef", "3"], "disc_coef: expected its default unless --imitation amp"),
-    (["--imitation", "amp", "--model_type", "gru"], "model_type: expected mlp or conv for "
-     "--imitation amp"),
+    (["--imitation", "amp", "--model_type", "gru"],
+     "model_type: expected mlp or conv for --imitation amp"),
     (["--imitation", "amp", "--amp_replay_keep_prob", "2"],
      "amp_replay_keep_prob: expected a number in [0, 1], got 2.0"),
     (["--imitation", "amp", "--env_id", "gymnax/MountainCarContinuous-v0"],
