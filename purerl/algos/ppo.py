@@ -45,10 +45,12 @@ runs, in this order:
 4. GAE, then ``update_epochs`` x ``num_minibatches`` gradient steps of
    ``ppo_loss + extra_loss(params, minibatch, aux_state)`` with the one optimiser.
    ``extra_loss`` returns ``(loss, metrics)``; its metrics are logged as ``extra/<name>``.
-   Extra trainable parameters (a discriminator) belong in the net's own parameter tree
-   (a module that holds the actor-critic and the discriminator), so the optimiser and the
-   global-norm clip see them; ``extra_loss`` reaches them with ``net.apply(params, ...,
-   method=...)``;
+   Its ``Minibatch`` carries the minibatch's position in the epoch (``index``), so data
+   drawn once per update into the aux state (AMP's demo and replay pairs) can be cut into
+   the same number of slices, one per minibatch. Extra trainable parameters (a
+   discriminator) belong in the net's own parameter tree (a module that holds the
+   actor-critic and the discriminator), so the optimiser and the global-norm clip see
+   them; ``extra_loss`` reaches them with ``net.apply(params, ..., method=...)``;
 5. the observation statistics (``normalize_obs``) take in the rollout's observations.
 """
 
@@ -263,6 +265,9 @@ class Minibatch(NamedTuple):
     targets: jax.Array      # value targets, in return units
     hidden: Any             # None (flat) or the recurrent state before obs[0], [B_env, ...]
     key: jax.Array          # a PRNG key of this minibatch's own
+    index: Any = None       # int32 scalar, this minibatch's position 0..M-1 in its epoch
+    #                         (e.g. AMP takes rows [index * B, (index + 1) * B) of data it
+    #                         drew for the whole update, as rl_games slices its dataset)
 
 
 class RunnerState(NamedTuple):
@@ -648,14 +653,14 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
 
         def update_minibatch(ts: TrainState, xs):
             if flat:  # xs: the minibatch itself, [B, ...]
-                (mb_batch, mb_adv, mb_ret, mb_tgt), mb_hidden, mb_key = xs
+                (mb_batch, mb_adv, mb_ret, mb_tgt), mb_hidden, mb_key, mb_index = xs
             else:     # xs: env indices [N / M]; gathered here, inside the loop
-                idx, mb_key = xs
+                idx, mb_key, mb_index = xs
                 take = lambda x: jnp.take(x, idx, axis=1)  # noqa: E731  (env axis is 1)
                 mb_batch, mb_adv, mb_ret, mb_tgt = jax.tree.map(take, data)
                 # hidden may be a pytree (e.g. SNAIL's context cache), env axis first.
                 mb_hidden = jax.tree.map(lambda h: h[idx], hidden0)
-            mb = Minibatch(mb_batch, mb_adv, mb_ret, mb_hidden, mb_key)
+            mb = Minibatch(mb_batch, mb_adv, mb_ret, mb_hidden, mb_key, mb_index)
             grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
             (_, aux), grads = grad_fn(ts.params, mb, mb_tgt)
             ts = ts.apply_gradients(grads=grads)
@@ -667,10 +672,13 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
             key, key_perm = jax.random.split(c.key)
             mb_keys = None if extra_loss is None else jax.random.split(
                 jax.random.fold_in(key_perm, 1), cfg.num_minibatches)
+            mb_index = None if extra_loss is None else jnp.arange(cfg.num_minibatches)
             if flat:  # single steps, shuffled across time and envs
-                xs = (flat_minibatches(key_perm, data, cfg.num_minibatches), None, mb_keys)
+                xs = (flat_minibatches(key_perm, data, cfg.num_minibatches), None, mb_keys,
+                      mb_index)
             else:     # whole env sequences: the recurrent state needs time intact
-                xs = (sequence_permutation(key_perm, n_envs, cfg.num_minibatches), mb_keys)
+                xs = (sequence_permutation(key_perm, n_envs, cfg.num_minibatches), mb_keys,
+                      mb_index)
             new_state, aux = jax.lax.scan(update_minibatch, c.train_state, xs)
             aux = jax.tree.map(jnp.mean, aux)
             if adaptive and cfg.adaptive_lr_every == "epoch":

@@ -65,7 +65,7 @@ def evaluate(args: EvaluateArgs) -> dict:
                 "unset or True for a purerl-sac run (scored with the deterministic action)",
                 args.greedy)
         return sac_cli.evaluate_run(args.run_dir, args.num_episodes or 100, args.max_steps)
-    if algo in ("ppo", "near"):   # a NEAR run is a PPO run on the energy reward
+    if algo in ("ppo", "near", "amp"):   # NEAR and AMP runs are PPO runs on another reward
         require(args.num_tasks is None, "num_tasks",
                 "unset for a purerl-ppo run (use --num_episodes)", args.num_tasks)
         return ppo_cli.evaluate_run(args.run_dir, args.num_episodes or 100, args.max_steps,

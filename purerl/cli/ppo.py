@@ -33,7 +33,7 @@ import envs_jax
 from envs_jax import spaces
 from envs_jax.policy import episode_limit
 from envs_jax.wrappers import FlattenObservation, is_mjx_env, vec_env
-from purerl.algos import ppo
+from purerl.algos import amp, ppo
 from purerl.cli import common
 from purerl.common import evaluate as ev
 from purerl.common import sweep as sw
@@ -60,8 +60,12 @@ _rl_games = lambda field: tyro.conf.arg(aliases=tuple(  # noqa: E731
 
 
 @dataclasses.dataclass(frozen=True)
-class Args(ppo.PPOConfig):
+class Args(ppo.PPOConfig, amp.AMPConfig):
     """PPO run on one env: every PPO hyperparameter, plus the run's own options.
+
+    --imitation amp trains AMP (purerl.algos.amp, rl_games' amp_continuous): the AMP
+    fields (amp_*, disc_*, normalize_amp_input, task_reward_w) then apply, with demo pairs
+    from --amp_demo; under --imitation none they must keep their defaults.
 
     Defaults are the classic CartPole setting (16 envs x 128 steps, 4 epochs x 4
     minibatches, 64x64 tanh MLP), which solves CartPole-v1 in ~100k steps. Boolean flags
@@ -140,6 +144,13 @@ class Args(ppo.PPOConfig):
     video: bool = False
     """MJX tasks: write videos/final.gif, one episode of run 0's final policy (its mean
     action), rendered in-jit (purerl.common.video)."""
+    imitation: Literal["none", "amp"] = "none"
+    """none: plain PPO on the env's reward; amp: AMP (rl_games algo amp_continuous), a
+    discriminator's style reward mixed with it (task_reward_w, disc_reward_w)."""
+    amp_demo: str = "auto"
+    """AMP demo pairs: motion_lib (the amp-humanoid's clips), pendulum_swingup (the scripted
+    expert on gymnax/Pendulum-v1, 64 episodes), a .npy file of [K, D] pairs, or auto (the
+    one of the first two that fits env_id)."""
     score_to_win: float | None = None
     """Stop when every run's mean training return over a segment reaches this."""
     save_best_after: int | None = None
@@ -179,6 +190,17 @@ class Args(ppo.PPOConfig):
     def __post_init__(self):
         check_fields(self)
         super().__post_init__()
+        amp.AMPConfig.__post_init__(self)
+        if self.imitation == "none":
+            changed = [f.name for f in dataclasses.fields(amp.AMPConfig)
+                       if getattr(self, f.name) != f.default] + (
+                ["amp_demo"] if self.amp_demo != "auto" else [])
+            require(not changed, changed[0] if changed else "", "its default unless "
+                    "--imitation amp (it configures AMP)",
+                    getattr(self, changed[0]) if changed else None)
+        else:
+            require(self.model_type != "gru", "model_type", "mlp or conv for --imitation amp "
+                    "(AMP's pairs are per step: a feed-forward policy)", self.model_type)
         for name in ("hidden_size", "num_seeds"):
             require_positive(name, getattr(self, name))
         if self.hidden_sizes is not None:
@@ -209,6 +231,9 @@ class Args(ppo.PPOConfig):
                         "its default unless --near_energy_run is given (a NEAR option)",
                         getattr(self, name))
         else:
+            require(self.imitation == "none", "near_energy_run", "no NEAR energy model "
+                    "with --imitation amp (AMP and NEAR are two ways to imitate: pick one)",
+                    self.near_energy_run)
             self.near_config()                        # checks the NEAR fields
         # Parses (and so checks) the sweep before anything is built.
         sw.check_points(self.ppo_config(), sw.grid_points(self.grid()))
@@ -222,6 +247,11 @@ class Args(ppo.PPOConfig):
 
     def grid(self) -> dict[str, tuple[float, ...]]:
         return sw.parse_sweep(self.sweep, ppo.SWEEPABLE)
+
+    def amp_config(self) -> amp.AMPConfig:
+        """The AMP fields as ``purerl.algos.amp.AMPConfig``."""
+        return amp.AMPConfig(**{f.name: getattr(self, f.name)
+                                for f in dataclasses.fields(amp.AMPConfig)})
 
     def ppo_config(self) -> ppo.PPOConfig:
         """The PPO loop's config (the CLI prints progress itself: no in-jit callback)."""
@@ -319,6 +349,14 @@ def build_setup(args: Args) -> Setup:
         net = ConvActorCritic(num_actions, hidden_size=args.hidden_size)
     else:
         net = MLPActorCritic(num_actions, sizes)
+    eval_env = env if args.eval_every else None
+    if args.imitation == "amp":
+        demo_fn = amp_demo_source(args, env, env_params)
+        obs = jax.eval_shape(env.reset, jax.random.PRNGKey(0), env_params)[0]
+        net = amp.make_net(args.amp_config(), net, 2 * int(np.prod(obs.shape)))
+        return Setup(env, env_params, net, amp.make_train_parts(
+            args.ppo_config(), args.amp_config(), vec, env_params, net, demo_fn,
+            eval_env=eval_env))
     hooks = {}
     if args.near_energy_run is not None:      # NEAR: PPO on a trained energy model's reward
         from purerl.algos import near, near_energy
@@ -327,7 +365,43 @@ def build_setup(args: Args) -> Setup:
                                 (args.num_steps, args.num_envs))
     return Setup(env, env_params, net,
                  ppo.make_train_parts(args.ppo_config(), vec, env_params, net,
-                                      eval_env=env if args.eval_every else None, **hooks))
+                                      eval_env=eval_env, **hooks))
+
+
+def amp_demo_source(args: Args, env, env_params) -> amp.DemoFn:
+    """The demo source ``--amp_demo`` names for ``env`` (see the flag).
+
+    Raises:
+        ValueError: no source fits the env, or the .npy file does not load as [K, D].
+    """
+    choice = args.amp_demo
+    if choice == "auto":
+        choice = {"amp-humanoid": "motion_lib",
+                  "gymnax/Pendulum-v1": "pendulum_swingup"}.get(args.env_id, "")
+        require(choice != "", "amp_demo", "motion_lib, pendulum_swingup or a .npy file of "
+                f"[K, D] demo pairs for {args.env_id} (auto knows amp-humanoid and "
+                "gymnax/Pendulum-v1)", args.amp_demo)
+    if choice == "motion_lib":
+        require(hasattr(env_params, "motion") and hasattr(env, "local_root_obs"),
+                "amp_demo", "motion_lib only for the amp-humanoid (an env with a motion "
+                "library)", f"{choice} on {args.env_id}")
+        return amp.demo_from_motion_lib(env, env_params)
+    if choice == "pendulum_swingup":
+        require(args.env_id == "gymnax/Pendulum-v1", "amp_demo",
+                "pendulum_swingup only on gymnax/Pendulum-v1", f"{choice} on {args.env_id}")
+        from envs_jax.experts import pendulum_swingup
+        pairs = jax.jit(lambda k: amp.rollout_pairs(env, env_params, pendulum_swingup, k,
+                                                    64, 200))(jax.random.PRNGKey(args.seed))
+        return amp.demo_from_array(pairs)
+    require(choice.endswith(".npy") and os.path.isfile(choice), "amp_demo",
+            "motion_lib, pendulum_swingup, auto or an existing .npy file", choice)
+    try:
+        pairs = np.load(choice)
+    except Exception as err:
+        raise ValueError(f"amp_demo: {choice!r} does not load: {err}") from None
+    require(pairs.ndim == 2 and np.issubdtype(pairs.dtype, np.floating), "amp_demo",
+            "a float array of [K, D] demo pairs", f"{choice} with {pairs.dtype} {pairs.shape}")
+    return amp.demo_from_array(pairs)
 
 
 def build(args: Args) -> ppo.TrainParts:
@@ -357,7 +431,9 @@ def config_dict(args: Args) -> dict:
     """What ``config.json`` stores: the algorithm and every flag but ``--resume``."""
     d = dataclasses.asdict(args)
     d.pop("resume")
-    return {"algo": "ppo" if args.near_energy_run is None else "near", **d}
+    algo = ("amp" if args.imitation == "amp" else
+            "near" if args.near_energy_run is not None else "ppo")
+    return {"algo": algo, **d}
 
 
 def parse(argv: list[str]) -> tuple[Args, RunDir | None]:

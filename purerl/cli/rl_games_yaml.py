@@ -15,9 +15,8 @@ Semantics are those of rl_games 1.6.1 (the version IsaacGymEnvs 1.5.1 pins), rea
   when absent, so a YAML means what it means to rl_games, not to purerl-ppo. A key rl_games
   requires (``config[key]``) that is absent leaves purerl-ppo's own default.
 - Every key present is mapped, accepted as having no effect here (listed in
-  ``Loaded.ignored``; the CLI prints one note), reserved for the imitation algorithms
-  (AMP, NEAR) or unsupported. Reserved and unsupported keys are an error unless
-  ``allow_unknown_keys`` (then one warning lists them). Nothing is dropped silently.
+  ``Loaded.ignored``; the CLI prints one note) or unsupported. Unsupported keys are an
+  error unless ``allow_unknown_keys`` (then one warning lists them). Nothing is dropped silently.
 - A bad value (wrong type, out of range, unknown name, an unresolved Hydra
   ``${...}`` interpolation) is always an error: one line naming the key path, the value and
   what was expected.
@@ -47,8 +46,6 @@ class Loaded(NamedTuple):
     """Key paths accepted with no effect in purerl-ppo (see the table's notes)."""
     unsupported: list[str]
     """Key paths (``path=value`` where the value is the problem) purerl-ppo cannot honour."""
-    reserved: list[str]
-    """AMP / NEAR key paths, reserved for the imitation algorithms (not implemented yet)."""
 
 
 class _Unsupported(Exception):
@@ -61,7 +58,6 @@ class _Ctx:
     def __init__(self, params: dict):
         self.params = params
         self.ignored: list[str] = []
-        self.reserved: list[str] = []
 
     def get(self, path: str, default: Any = None) -> Any:
         node: Any = self.params
@@ -194,11 +190,6 @@ def unsupported(why: str) -> Converter:
     return convert
 
 
-def reserved(value, path, ctx):
-    ctx.reserved.append(path)
-    return {}
-
-
 # rl_games ``activations_factory`` names -> purerl-ppo activation names.
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid", "elu": "elu",
                "selu": "selu", "swish": "swish", "gelu": "gelu", "softplus": "softplus",
@@ -274,9 +265,6 @@ def initializer(flag: str, scale_flag: str) -> Converter:
 
 
 def algo_name(value, path, ctx):
-    if value == "amp_continuous":
-        ctx.reserved.append(f"{path}={value}")
-        return {}
     if value == "dmp_continuous":             # NEAR: PPO on a trained energy model
         where = [p for p in NEAR_BLOCKS if ctx.has(f"{p}.inference.eb_model_checkpoint")]
         if not where:
@@ -284,13 +272,50 @@ def algo_name(value, path, ctx):
                        "purerl-near-energy run directory for algo.name=dmp_continuous "
                        "(train it first: purerl-near-energy --config <this yaml>)", None)
         return {}
-    _choice(path, value, {"a2c_continuous": None, "a2c_discrete": None})
+    _choice(path, value, {"a2c_continuous": None, "a2c_discrete": None,
+                          "amp_continuous": None})
     space = ctx.get("network.space", {}) or {}
-    wants = "continuous" if value == "a2c_continuous" else "discrete"
+    wants = "discrete" if value == "a2c_discrete" else "continuous"
     if isinstance(space, dict) and space and wants not in space:
         raise _bad("network.space", f"a '{wants}' block for algo.name={value}",
                    sorted(space))
-    return {}
+    return {"imitation": "amp"} if value == "amp_continuous" else {}
+
+
+def amp_key(flag: str, check: Callable[[str, Any], Any]) -> Converter:
+    """An AMP key: mapped to ``flag`` under ``algo.name: amp_continuous``; any other
+    algorithm does not read it (rl_games' a2c agents ignore it): no effect."""
+    def convert(value, path, ctx):
+        if ctx.get("algo.name") != "amp_continuous":
+            ctx.ignored.append(path)
+            return {}
+        return {flag: check(path, value)}
+    convert.doc = "read under algo.name amp_continuous only (else no effect)"
+    return convert
+
+
+def disc_units(path, value):
+    if not isinstance(value, (list, tuple)) or not value:
+        raise _bad(path, "a non-empty list of layer widths, e.g. [1024, 512]", value)
+    return tuple(_int(f"{path}[{i}]", u) for i, u in enumerate(value))
+
+
+def disc_activation(path, value):
+    return _choice(path, value, ACTIVATIONS)
+
+
+def disc_initializer(value, path, ctx):
+    """The discriminator's hidden-layer init (IsaacGymEnvs ``network.disc.initializer``;
+    its logit layer is always U(-1, 1)); names as ``network.mlp.initializer``, default
+    scales only."""
+    if ctx.get("algo.name") != "amp_continuous":
+        ctx.ignored.append(path)
+        return {}
+    name, scale = _initializer(value, path, ctx)
+    if scale not in (None, 1.0, 2.0) or name in ("const", "random_uniform"):
+        raise _Unsupported(f"{path}={value!r} (the discriminator takes an initializer by "
+                           "name with its default scale)")
+    return {"disc_initializer": name}
 
 
 MODELS = {"continuous_a2c_logstd": "log_std", "continuous_a2c": "std",
@@ -516,11 +541,15 @@ class Row(NamedTuple):
     note: str = ""
 
 
-AMP_KEYS = ("amp_obs_demo_buffer_size", "amp_replay_buffer_size", "amp_replay_keep_prob",
-            "amp_batch_size", "amp_minibatch_size", "disc_coef", "disc_logit_reg",
-            "disc_grad_penalty", "disc_reward_scale", "disc_weight_decay",
-            "normalize_amp_input", "task_reward_w", "disc_reward_w")
-AMP_NOTE = "AMP: reserved for the imitation algorithms (not implemented yet)"
+AMP_KEYS = {"amp_obs_demo_buffer_size": positive_int, "amp_replay_buffer_size": positive_int,
+            "amp_replay_keep_prob": unit_float, "amp_batch_size": positive_int,
+            "amp_minibatch_size": positive_int, "disc_coef": nonneg_float,
+            "disc_logit_reg": nonneg_float, "disc_grad_penalty": nonneg_float,
+            "disc_reward_scale": any_float, "disc_weight_decay": nonneg_float,
+            "normalize_amp_input": _bool, "task_reward_w": any_float,
+            "disc_reward_w": any_float}
+"""The seed doc's "AMP - Additional Params": key -> value check (flag = key)."""
+AMP_NOTE = "AMP (purerl.algos.amp, IsaacGymEnvs amp_continuous)"
 NEAR_BLOCKS = ("config.near_config", "config.dmp_config", "near_config", "dmp_config")
 """Where NEAR's ``near_config`` (the seed's name; ``dmp_config`` in NEAR's code) may sit."""
 NEAR_STEP1_KEYS = (
@@ -598,16 +627,17 @@ ROWS: tuple[Row, ...] = (
     Row("seed", ("seed",), seed, OPTIONAL,
         "rl_games: absent = time-based seed; here absent = purerl-ppo's seed 0"),
     Row("algo.name", (), algo_name, REQUIRED,
-        "a2c_continuous or a2c_discrete (must match network.space); dmp_continuous: NEAR, "
-        "PPO on the energy reward (needs near_config.inference.eb_model_checkpoint); "
-        "amp_continuous: reserved (AMP)"),
+        "a2c_continuous or a2c_discrete (must match network.space); amp_continuous -> "
+        "imitation amp (AMP: the config.amp_* / disc_* keys and network.disc apply); "
+        "dmp_continuous: NEAR, PPO on the energy reward (needs "
+        "near_config.inference.eb_model_checkpoint)"),
     Row("model.name", ("sigma_output",), model_name, REQUIRED,
         "continuous_a2c_logstd -> log_std (Normal(mu, exp(sigma))); continuous_a2c -> std "
         "(Normal(mu, sigma)); continuous_amp (IsaacGymEnvs, a log-std model) -> log_std; "
         "a2c_discrete -> nothing"),
     Row("network.name", (), only("actor_critic", "amp", why="the MLP actor-critic only; "
                                  "'amp' is IsaacGymEnvs' actor_critic + discriminator"),
-        REQUIRED, "actor_critic (or IsaacGymEnvs' amp: its disc block is reserved)"),
+        REQUIRED, "actor_critic (or IsaacGymEnvs' amp: actor_critic + network.disc)"),
     Row("network.separate", ("separate",), to("separate", _bool), False,
         "separate actor and critic MLPs"),
     Row(f"{C}.mu_activation", ("mu_activation",), activation("mu_activation"), REQUIRED,
@@ -653,7 +683,13 @@ ROWS: tuple[Row, ...] = (
                                          "feed-forward"), OPTIONAL, ""),
     Row("network.cnn.*", (), unsupported("a convolutional torso"), OPTIONAL, ""),
     Row("network.inputs.*", (), unsupported("dict observations"), OPTIONAL, ""),
-    Row("network.disc.*", (), reserved, OPTIONAL, AMP_NOTE + " (discriminator MLP)"),
+    Row("network.disc.units", ("disc_units",), amp_key("disc_units", disc_units), OPTIONAL,
+        AMP_NOTE + ": discriminator hidden widths"),
+    Row("network.disc.activation", ("disc_activation",),
+        amp_key("disc_activation", disc_activation), OPTIONAL,
+        AMP_NOTE + ": discriminator hidden activation"),
+    Row("network.disc.initializer.*", ("disc_initializer",), disc_initializer, OPTIONAL,
+        AMP_NOTE + ": discriminator hidden-layer init (biases 0; logit layer U(-1, 1))"),
     Row("load_checkpoint", (), only(False, "False", why="rl_games .pth checkpoints do not "
                                     "load; continue a purerl run with --resume RUN_DIR"),
         False, ""),
@@ -780,7 +816,10 @@ ROWS: tuple[Row, ...] = (
         OPTIONAL, "only empty"),
     Row("config.player.*", (), no_effect, OPTIONAL,
         "play-mode options: score runs with purerl-evaluate --run_dir"),
-    *(Row(f"config.{key}", (), reserved, OPTIONAL, AMP_NOTE) for key in AMP_KEYS),
+    *(Row(f"config.{key}", (key,), amp_key(key, check), REQUIRED,
+          AMP_NOTE + (" (rl_games' default True = purerl's)"
+                      if key == "normalize_amp_input" else ""))
+      for key, check in AMP_KEYS.items()),
     *(row for block in NEAR_BLOCKS for row in _near_rows(block)),
 )
 
@@ -826,14 +865,14 @@ def load(source: str | dict, *, allow_unknown_keys: bool = False,
     Args:
         source: path to a ``.yaml`` file, the short name of a shipped one (``ppo_ant``, see
             ``shipped_configs``), YAML text (with a newline), or its parsed dict.
-        allow_unknown_keys: reserved and unsupported keys give one warning instead of an
+        allow_unknown_keys: unsupported keys give one warning instead of an
             error.
         typed: flags typed on the command line; a key whose first flag is typed is not
             read (the typed value replaces it, unchecked).
 
     Raises:
         ValueError: a bad value (names the key path, the value and what was expected), or
-            reserved / unsupported keys without ``allow_unknown_keys``.
+            unsupported keys without ``allow_unknown_keys``.
     """
     import yaml                                  # pyyaml: the chosen YAML library
 
@@ -888,9 +927,6 @@ def load(source: str | dict, *, allow_unknown_keys: bool = False,
         except _Unsupported as err:
             unsupported.append(str(err))
     problems = []
-    if ctx.reserved:
-        problems.append("reserved for the imitation algorithms (AMP / NEAR), not implemented "
-                        "yet: " + ", ".join(ctx.reserved))
     if unsupported:
         problems.append("unsupported in purerl-ppo: " + ", ".join(unsupported))
     if problems:
@@ -899,7 +935,7 @@ def load(source: str | dict, *, allow_unknown_keys: bool = False,
             raise ValueError(message + " (see docs/rl_games_mapping.md; --allow_unknown_keys "
                              "runs without them)")
         warnings.warn(message + " -- ignored (--allow_unknown_keys)", stacklevel=2)
-    return Loaded(flags, ctx.ignored, unsupported, ctx.reserved)
+    return Loaded(flags, ctx.ignored, unsupported)
 
 
 def pop_config_flags(argv: Sequence[str]) -> tuple[list[str], str | None, bool]:
@@ -953,8 +989,6 @@ def _default_text(row: Row) -> str:
 
 
 def _kind(row: Row) -> str:
-    if row.convert is reserved:
-        return "reserved"
     if row.convert is no_effect:
         return "no effect"
     if getattr(row.convert, "unsupported", False):

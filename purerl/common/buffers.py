@@ -159,3 +159,48 @@ def make_replay_buffer(
         return flashbax_add(state, jax.tree.map(jnp.asarray, batch))
 
     return buffer.replace(add=add)
+
+
+def add_masked(state: Any, batch: Any, keep: jax.Array) -> Any:
+    """Add only the items of ``batch`` where ``keep`` is true, in order (a FIFO ring write).
+
+    For buffers whose intake is random in size (AMP's replay buffer keeps each agent pair
+    with probability ``amp_replay_keep_prob`` once full; rl_games ``ReplayBuffer.store`` of
+    the masked tensor). Works on the state of :func:`make_replay_buffer`'s item buffer
+    (``experience [1, C, ...]``, ``current_index``, ``is_full``), so that buffer's
+    ``sample`` and ``can_sample`` apply unchanged. The kept items go to positions
+    ``(current_index + rank) mod C`` (rank = how many kept items precede it); when more
+    than ``C`` are kept at once only the last ``C`` are written, so the result is that of
+    adding them one by one. Jittable; the number kept may be traced.
+
+    Args:
+        state: a flashbax ``TrajectoryBufferState`` of an item buffer.
+        batch: pytree of ``[B, ...]`` leaves matching the stored items.
+        keep: ``[B]`` bool.
+
+    Returns:
+        The new state.
+
+    Raises:
+        ValueError: if ``keep`` is not ``[B]`` or ``batch``'s leaves disagree with the
+            stored items (checked statically).
+    """
+    stored = jax.tree.leaves(state.experience)
+    leaves = jax.tree.leaves(batch)
+    size = leaves[0].shape[0]
+    require(tuple(keep.shape) == (size,), "keep.shape", f"[B] = [{size}]", keep.shape)
+    for s, b in zip(stored, leaves):
+        require(tuple(b.shape) == (size, *s.shape[2:]), "batch.shape",
+                f"[{size}, *{list(s.shape[2:])}]", b.shape)
+    capacity = stored[0].shape[1]
+    keep = keep.astype(bool)
+    rank = jnp.cumsum(keep) - 1                       # [B] position among the kept ones
+    count = rank[-1] + 1
+    write = keep & (rank >= count - capacity)         # only the last C kept ones
+    pos = jnp.where(write, (state.current_index + rank) % capacity, capacity)  # C: dropped
+    experience = jax.tree.map(
+        lambda s, b: s.at[0, pos].set(b.astype(s.dtype), mode="drop"), state.experience,
+        batch)
+    end = state.current_index + count
+    return state.replace(experience=experience, current_index=(end % capacity).astype(
+        state.current_index.dtype), is_full=state.is_full | (end >= capacity))

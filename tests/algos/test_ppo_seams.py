@@ -49,11 +49,12 @@ class Recorder:
     """An ``extra_loss`` of zero that hands each minibatch (and aux state) to the host."""
 
     def __init__(self):
-        self.calls = []
+        self.calls, self.indices = [], []
 
     def __call__(self, params, mb: ppo.Minibatch, aux_state):
         jax.debug.callback(lambda *a: self.calls.append(jax.tree.map(np.asarray, a)),
                            mb.transition, mb.targets, mb.advantages, aux_state)
+        jax.debug.callback(lambda i: self.indices.append(int(i)), mb.index)
         return jnp.zeros(()), {}
 
 
@@ -159,6 +160,7 @@ def test_feed_forward_minibatches_are_flat_recurrent_ones_whole_sequences():
     rec = Recorder()
     _run(dataclasses.replace(cfg, num_minibatches=2), net=GRUActorCritic(2, 8), extra_loss=rec)
     assert rec.calls[0][0].obs.shape == (cfg.num_steps, cfg.num_envs // 2, 4)
+    assert rec.indices == [0, 1]        # Minibatch.index: the position in its epoch
     # flat only needs num_minibatches to divide N * T
     ppo.PPOConfig(num_envs=6, num_steps=4, num_minibatches=8, minibatch="flat")
     with pytest.raises(ValueError, match=r"num_minibatches: expected a divisor of num_envs "

@@ -26,7 +26,7 @@ def test_near_humanoid_yaml_configures_both_steps():
     assert cfg.encoder_hidden_layers == (512, 1024) and cfg.ema_rate == 0.999
     assert args.n_iters == 500 and cfg.num_rounds == 7      # 500 / 78 per buffer, rounded up
     loaded = ry.load("near_humanoid_walk")
-    assert not loaded.reserved and not loaded.unsupported
+    assert not loaded.unsupported
     assert loaded.flags["near_energy_run"] == "runs/near_energy_walk"
     assert (loaded.flags["near_sigma_level"], loaded.flags["near_task_reward_w"],
             loaded.flags["near_energy_reward_w"]) == (-1, 0.0, 1.0)

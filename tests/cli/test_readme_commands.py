@@ -55,6 +55,9 @@ PARSE_ONLY = (
     "XLA_FLAGS=--xla_force_host_platform_device_count=2 purerl-ppo",
     "purerl-sac",           # trained by tests/cli/test_sac_cli.py (tiny) and the learning test
     "purerl-ppo --config",  # MJX tasks: tests/algos/test_ppo_mjx_slow.py (slow tier)
+    # AMP on Pendulum: trained by tests/algos/test_amp_imitation.py (this config) and
+    # tests/cli/test_ppo_amp_cli.py (the CLI)
+    "purerl-ppo --env_id gymnax/Pendulum-v1 --imitation amp",
 )
 EXPECTED = [  # the README's commands, in order (an added command must be classified here)
     "purerl-rl2",
@@ -72,6 +75,9 @@ EXPECTED = [  # the README's commands, in order (an added command must be classi
     "purerl-ppo --env_id gymnax/Pendulum-v1",
     "purerl-ppo --config ppo_halfcheetah",
     "purerl-ppo --config ppo_ant",
+    "purerl-ppo --config amp_humanoid_walk",
+    "purerl-ppo --env_id gymnax/Pendulum-v1 --imitation amp",
+    "purerl-ppo --config near_humanoid_walk",
     "purerl-sac",
     "purerl-sac --env_id halfcheetah",
 ]

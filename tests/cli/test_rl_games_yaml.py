@@ -82,7 +82,7 @@ def test_every_row_targets_a_purerl_ppo_flag():
 @pytest.mark.parametrize("name", sorted(ry.shipped_configs()))
 def test_shipped_config_maps_cleanly(name, monkeypatch):
     loaded = ry.load(name)                           # the short name finds the file
-    assert loaded.unsupported == [] and loaded.reserved == []
+    assert loaded.unsupported == []
     assert set(loaded.flags) <= TARGETS
     assert loaded.flags["env_id"] in ("halfcheetah", "hopper", "walker2d", "ant",
                                       "amp-humanoid")
@@ -106,6 +106,22 @@ def test_humanoid_amp_config_has_the_spec_ppo_values():
     assert f["clip_value"] is False and f["max_grad_norm"] is None
     assert f["advantage_norm"] == "batch" and f["normalize_obs"] and f["normalize_value"]
     assert f["bootstrap_timeouts"] and f["ent_coef"] == 0.0 and f["num_minibatches"] == 2
+
+
+def test_amp_humanoid_walk_config_has_the_spec_amp_values():
+    f = ry.load("amp_humanoid_walk").flags
+    assert f["imitation"] == "amp" and f["env_id"] == "amp-humanoid"
+    assert f["disc_units"] == (1024, 512) and f["disc_activation"] == "relu"
+    assert (f["disc_coef"], f["disc_logit_reg"], f["disc_grad_penalty"],
+            f["disc_weight_decay"], f["disc_reward_scale"]) == (5.0, 0.05, 5.0, 1e-4, 2.0)
+    assert (f["task_reward_w"], f["disc_reward_w"], f["amp_replay_keep_prob"],
+            f["amp_batch_size"]) == (0.0, 1.0, 0.01, 512)
+    assert f["normalize_amp_input"] is True
+    # the PPO half is ppo_humanoid_amp's
+    plain = ry.load("ppo_humanoid_amp").flags
+    for key in ("hidden_sizes", "log_std_init", "learning_rate", "num_envs", "num_steps",
+                "update_epochs", "vf_coef", "bounds_loss_coef", "num_minibatches"):
+        assert f[key] == plain[key], key
 
 
 # ------------------------------------------------------------------------ mapping rules
@@ -275,23 +291,38 @@ def test_unsupported_keys_error_then_warning():
     assert len(loaded.unsupported) == 6 and loaded.flags["num_envs"] == 8
 
 
-def test_amp_keys_are_reserved():
-    """An IsaacGymEnvs HumanoidAMPPPO.yaml (interpolations resolved) loads as plain PPO
-    under --allow_unknown_keys, listing the AMP keys (NEAR's: tests/cli/test_near_cli.py)."""
+def test_amp_keys_map_under_amp_continuous():
+    """An IsaacGymEnvs HumanoidAMPPPO.yaml (interpolations resolved): every AMP key of the
+    seed doc and the disc block become purerl-ppo's AMP flags (NEAR's keys:
+    tests/cli/test_near_cli.py)."""
+    amp_keys = {"amp_obs_demo_buffer_size": 200000, "amp_replay_buffer_size": 1000000,
+                "amp_replay_keep_prob": 0.01, "amp_batch_size": 512,
+                "amp_minibatch_size": 4096, "disc_coef": 5, "disc_logit_reg": 0.05,
+                "disc_grad_penalty": 0.2, "disc_reward_scale": 2, "disc_weight_decay": 1e-4,
+                "normalize_amp_input": True, "task_reward_w": 0.0, "disc_reward_w": 1.0}
+    assert set(amp_keys) == set(ry.AMP_KEYS)          # the seed doc's "AMP - Additional Params"
     data = snippet(algo__name="amp_continuous", model__name="continuous_amp",
-                   network__name="amp", network__disc={"units": [1024, 512]},
-                   config__amp_batch_size=512, config__disc_coef=5,
-                   config__disc_reward_w=1.0, config__seq_len=4)
-    with pytest.raises(ValueError) as err:
-        ry.load(data)
-    text = str(err.value)
-    assert "reserved for the imitation algorithms (AMP / NEAR), not implemented yet" in text
-    for key in ("algo.name=amp_continuous", "network.disc", "config.amp_batch_size",
-                "config.disc_coef", "config.disc_reward_w"):
-        assert key in text, key
-    with pytest.warns(UserWarning, match="reserved for the imitation"):
-        loaded = ry.load(data, allow_unknown_keys=True)
-    assert len(loaded.reserved) == 5 and loaded.flags["sigma_output"] == "log_std"
+                   network__name="amp",
+                   network__disc={"units": [1024, 512], "activation": "relu",
+                                  "initializer": {"name": "default"}},
+                   config__seq_len=4, **{f"config__{k}": v for k, v in amp_keys.items()})
+    loaded = ry.load(data)
+    assert loaded.unsupported == []
+    assert loaded.flags["imitation"] == "amp" and loaded.flags["sigma_output"] == "log_std"
+    for key, value in amp_keys.items():
+        assert loaded.flags[key] == value, key
+    assert loaded.flags["disc_units"] == (1024, 512)
+    assert loaded.flags["disc_activation"] == "relu"
+    assert loaded.flags["disc_initializer"] == "torch_default"
+    args = ppo_cli.Args(**{k: v for k, v in loaded.flags.items() if k != "out_file"})
+    assert args.amp_config().disc_grad_penalty == 0.2
+    # Under a2c_continuous rl_games reads none of them: no effect, listed.
+    plain = ry.load(snippet(config__disc_coef=5, network__disc={"units": [8]}))
+    assert {"config.disc_coef", "network.disc.units"} <= set(plain.ignored)
+    assert "disc_coef" not in plain.flags and "imitation" not in plain.flags
+    with pytest.raises(ValueError, match=r"config.amp_replay_keep_prob: expected a number in "
+                                         r"\[0, 1\], got 2"):
+        ry.load(snippet(algo__name="amp_continuous", config__amp_replay_keep_prob=2))
 
 
 @pytest.mark.parametrize("text, message", [
@@ -378,9 +409,8 @@ def _write(tmp_path, text, name="train.yaml"):
 @pytest.mark.parametrize("edit, argv, expected", [
     (("clip_value: True", "clip_value: True\n    my_key: 3"), [],
      "config.my_key (a key purerl-ppo does not know)"),
-    (("clip_value: True", "clip_value: True\n    disc_coef: 5"), [],
-     "reserved for the imitation algorithms (AMP / NEAR), not implemented yet: "
-     "config.disc_coef"),
+    (("clip_value: True", "clip_value: True\n    near_config: 5"), [],
+     "unsupported in purerl-ppo: config.near_config (a key purerl-ppo does not know)"),
     (("minibatch_size: 16", "minibatch_size: 12"), [],
      "config.minibatch_size: expected a divisor of config.horizon_length * config.num_actors"),
     (("gamma: 0.99", "gamma: -1"), ["--allow_unknown_keys"],
