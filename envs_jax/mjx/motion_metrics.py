@@ -297,13 +297,14 @@ class ReferenceMotion:
         pose: ``[C, T, 45]`` float32 pose features (``pose_features``), m.
         root_pos: ``[C, T, 3]`` float32 root positions, m.
         length: ``[C]`` int32 valid frames per clip.
-        dt: ``[]`` float32 sample spacing, s.
+        dt: sample spacing (s), a static Python float (not traced: SPARC's sampling
+            frequency shapes the computation).
     """
 
     pose: jax.Array
     root_pos: jax.Array
     length: jax.Array
-    dt: jax.Array
+    dt: float = struct.field(pytree_node=False)
 
     @property
     def num_clips(self) -> int:
@@ -357,5 +358,5 @@ def reference_motion(lib: ml.MotionLib, dt: float) -> ReferenceMotion:
         pose=jnp.asarray(np.asarray(pose_features(padded), np.float32)),
         root_pos=jnp.asarray(padded[:, :, 0, :]),
         length=jnp.asarray([c.shape[0] for c in clips], jnp.int32),
-        dt=jnp.float32(dt),
+        dt=float(dt),
     )
