@@ -122,8 +122,11 @@ def humanoid_body_positions(env) -> Callable[[Any], jax.Array]:
     Raises:
         ValueError: ``env`` is not an MJX task with ``body_positions`` (the humanoid).
     """
-    base = _base_env(env, "humanoid_body_positions")
-    if not hasattr(base, "body_positions"):
+    try:
+        base = _base_env(env, "humanoid_body_positions")
+    except ValueError:
+        base = env
+    if not hasattr(base, "body_positions") or not hasattr(base, "mjx_model"):
         raise ValueError(f"humanoid_body_positions: expected the AMP humanoid (an MJX task "
                          f"with body_positions), got {type(base).__name__}")
     return lambda state: base.body_positions(_mjx_data(state).qpos)[1:]
