@@ -40,8 +40,16 @@ import numpy as np
 from envs_jax.mjx import motion_metrics as mm
 from envs_jax.policy import Policy, episode_limit
 
-__all__ = ["ImitationEval", "demo_summary", "evaluate_imitation", "make_reference",
-           "humanoid_body_positions"]
+__all__ = ["IMITATION_PANELS", "ImitationEval", "demo_summary", "evaluate_imitation",
+           "humanoid_body_positions", "make_reference", "plot_imitation_curves"]
+
+IMITATION_PANELS: dict[str, str] = {
+    "eval/pose_error": "DTW pose error (m)",
+    "eval/sparc": "SPARC of root velocity",
+    "episode_return": "training return per episode",
+    "eval/style_return": "learned (style) return",
+}
+"""The panels of ``plot_imitation_curves``: metric key -> y label (absent keys are skipped)."""
 
 
 class ImitationEval(NamedTuple):
@@ -243,3 +251,32 @@ def evaluate_imitation(env, env_params: Any, policy: Policy, key: jax.Array,
     _, idx = jax.lax.top_k(score, k)
     selected = jnp.zeros((e,), bool).at[idx].set(True)
     return ImitationEval(errors, stats, length, env_ret, style_ret, selected, pose, root)
+
+
+def plot_imitation_curves(path: str, metrics: dict, title: str,
+                          baselines: dict[str, float] | None = None,
+                          demo: dict[str, float] | None = None,
+                          panels: dict[str, str] | None = None) -> list[str]:
+    """The learning-curve PNG of an imitation run: pose error, SPARC, reward (training
+    return and learned return) vs env steps, mean +- std over seeds
+    (``purerl.common.logging.plot_metric_panels``).
+
+    Args:
+        path: output PNG.
+        metrics: the run's ``[S, U]`` metrics with ``env_steps`` and the ``summary()`` keys
+            (NaN between evaluations).
+        title: figure title.
+        baselines: reference pose errors to draw, e.g. ``{"random policy": 0.31,
+            "no training": 0.27}``.
+        demo: ``demo_summary(reference)``; its SPARC is drawn on the SPARC panel.
+        panels: override ``IMITATION_PANELS``.
+
+    Returns:
+        The panel keys ``metrics`` lacks (skipped).
+    """
+    from purerl.common.logging import plot_metric_panels
+
+    refs = {"eval/pose_error": dict(baselines or {})}
+    if demo and "demo/sparc" in demo:
+        refs["eval/sparc"] = {"demo clips": demo["demo/sparc"]}
+    return plot_metric_panels(path, metrics, panels or IMITATION_PANELS, title, refs)

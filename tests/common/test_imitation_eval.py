@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import imageio.v3 as iio
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -180,3 +181,21 @@ def test_bad_arguments_raise_before_tracing(setup):
         ie.humanoid_body_positions(ReplayEnv(np.zeros((2, 15, 3)), 0.0))
     with pytest.raises(ValueError, match="make_reference: expected the humanoid's params"):
         ie.make_reference(None, None)
+
+
+def test_learning_curve_png_of_pose_error_and_reward(tmp_path):
+    s, u = 2, 12
+    steps = np.tile(np.arange(1, u + 1) * 1000, (s, 1))
+    pose = np.full((s, u), np.nan)
+    pose[:, 2::3] = [[0.30, 0.22, 0.15, 0.10], [0.32, 0.25, 0.18, 0.12]]  # every 3rd update
+    metrics = {"env_steps": steps, "eval/pose_error": pose,
+               "episode_return_sum": np.full((s, u), 30.0), "episode_count": np.full((s, u), 2.0),
+               "eval/sparc": np.where(np.isnan(pose), np.nan, -3.0)}
+    path = str(tmp_path / "curves.png")
+    skipped = ie.plot_imitation_curves(path, metrics, "AMP walk", baselines={"random": 0.35},
+                                       demo={"demo/sparc": -2.5})
+    assert skipped == ["eval/style_return"]
+    image = iio.imread(path)
+    assert image.shape[0] > 3 * 250 and image.shape[2] in (3, 4)       # three panels
+    with pytest.raises(ValueError, match="plot_metric_panels: expected at least one of"):
+        ie.plot_imitation_curves(path, {"env_steps": steps}, "nothing")
