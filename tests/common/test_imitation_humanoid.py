@@ -30,9 +30,13 @@ def test_evaluate_imitation_on_the_humanoid():
     ev = jax.jit(lambda k: ie.evaluate_imitation(env, params, ZERO, k, ref, 2, 6, top_k=1))(
         jax.random.key(0))
     np.testing.assert_array_equal(ev.length, 6)
-    # Frame 0 is the clip's first pose (a "start" reset): the features agree with the demo's.
-    np.testing.assert_allclose(ev.pose[:, 0], np.broadcast_to(ref.pose[0, 0], (2, 45)),
-                               atol=1e-4)
+    # Frame 0 is the clip's first pose (a "start" reset). The torso hangs off the root and
+    # agrees exactly; bodies below a 3-DOF joint differ by up to ~1.5 cm, because the
+    # model's three hinges take the exp map's components as Euler-like angles (spec
+    # defect 3, kept): the floor of the pose error of a perfect imitation is not 0.
+    demo0 = np.broadcast_to(ref.pose[0, 0], (2, 45))
+    np.testing.assert_allclose(ev.pose[:, 0, :6], demo0[:, :6], atol=1e-4)
+    np.testing.assert_allclose(ev.pose[:, 0], demo0, atol=0.03)
     summary = {k: float(v) for k, v in ev.summary().items()}
     assert 0.0 < summary["eval/pose_error"] < 1.0       # metres per body, a few steps in
     assert math.isfinite(summary["eval/sparc"]) and summary["eval/sparc"] < 0.0
