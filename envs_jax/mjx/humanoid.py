@@ -195,7 +195,8 @@ class AMPHumanoid(MjxEnv):
 
     Args:
         motion_files: clip ``.npy`` path(s) or a motion-set ``.yaml`` for reference resets
-            (default: the walk clip shipped in ``assets/motions``).
+            (default: the walk clip shipped in ``assets/motions``); every clip must have
+            this model's skeleton (``motion_lib.load_motion_lib(offsets=...)``).
         motion_weights: sampling weights for a list of clips.
         reset_mode: one of ``RESET_MODES`` (default "random", Isaac's configured stateInit).
         hybrid_init_prob: reference-reset probability in "hybrid" mode, in [0, 1].
@@ -205,8 +206,9 @@ class AMPHumanoid(MjxEnv):
         episode_length: control steps before truncation (300 = 10 s).
 
     Raises:
-        ValueError: for an unknown reset mode, out-of-range numbers, missing clip files, or a
-            model whose joints/actuators are not the AMP humanoid's.
+        ValueError: for an unknown reset mode, out-of-range numbers, missing or malformed
+            clip files (the message names the file and the field), clips of another
+            skeleton, or a model whose joints/actuators are not the AMP humanoid's.
 
     Deviations from Isaac, on purpose: the default pose puts the shoulders at the mocap
     T-pose signs (right x = -pi/2, left x = +pi/2) because Isaac's signs lie outside the
@@ -246,7 +248,9 @@ class AMPHumanoid(MjxEnv):
         self.early_termination = bool(early_termination)
         self.local_root_obs = bool(local_root_obs)
         self._defaults = (reset_mode, float(hybrid_init_prob), float(termination_height))
-        self._motion = ml.load_motion_lib(motion_files, motion_weights)
+        # Clips must fit this model's skeleton (names, parents and body offsets).
+        self._motion = ml.load_motion_lib(motion_files, motion_weights,
+                                          offsets=np.asarray(self.mj_model.body_pos[1:]))
         self._build_tables(self.mj_model)
 
     # ----- static tables from the model (numpy, built once) ----------------------------------

@@ -247,12 +247,45 @@ class MotionClip(NamedTuple):
     local_translation: np.ndarray
 
 
+def _clip_error(path: str, field: str, expected: str, got: object) -> ValueError:
+    """The one-line error of a bad clip: the file, the field, what was expected and got."""
+    return ValueError(f"load_motion_clip: {path!r}: field {field!r}: expected {expected}, got {got}")
+
+
 def _arr(entry: object, key: str, path: str) -> np.ndarray:
-    if isinstance(entry, dict) and "arr" in entry:
-        return np.asarray(entry["arr"])
-    raise ValueError(
-        f"load_motion_clip: {path!r}: expected {key!r} to be a poselib tensor dict with 'arr', got {type(entry).__name__}"
-    )
+    """The numeric ``arr`` of a poselib tensor dict ``{"arr": ..., "context": ...}``."""
+    if not (isinstance(entry, dict) and "arr" in entry):
+        raise _clip_error(path, key, "a poselib tensor dict with 'arr'", type(entry).__name__)
+    arr = np.asarray(entry["arr"])
+    if arr.dtype.kind not in "iuf":
+        raise _clip_error(path, key, "a numeric array", f"dtype {arr.dtype}")
+    return arr
+
+
+def _shaped(raw: dict, key: str, path: str, shape: tuple, what: str) -> np.ndarray:
+    """``_arr`` checked against ``shape`` (None = any size) and for finite values."""
+    arr = _arr(raw[key], key, path)
+    ok = arr.ndim == len(shape) and all(s is None or a == s for a, s in zip(arr.shape, shape))
+    if not ok:
+        raise _clip_error(path, key, what, f"shape {list(arr.shape)}")
+    if not np.all(np.isfinite(arr)):
+        raise _clip_error(path, key, "finite values", f"{int(np.sum(~np.isfinite(arr)))} NaN/inf")
+    return arr
+
+
+def _fps(value: object, path: str) -> float:
+    """``fps`` as a float: a Python/numpy int or float, or a 1-element numeric array (the
+    shipped clips use all three); anything else (str, bool, None, a list) is an error."""
+    if isinstance(value, np.ndarray) and value.size == 1 and value.dtype.kind in "iuf":
+        value = value.reshape(())[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer,
+                                                                     np.floating)):
+        shown = f"{type(value).__name__} {value!r}"[:80]
+        raise _clip_error(path, "fps", "a number (float, int or a 0-d numeric array)", shown)
+    fps = float(value)
+    if not (np.isfinite(fps) and fps > 0):
+        raise _clip_error(path, "fps", "a frame rate > 0 (Hz)", fps)
+    return fps
 
 
 def load_motion_clip(path: str | os.PathLike) -> MotionClip:
@@ -265,13 +298,22 @@ def load_motion_clip(path: str | os.PathLike) -> MotionClip:
         A ``MotionClip`` with ``fps`` cast to float (stored as float, int or 0-d array).
 
     Raises:
-        ValueError: if the file is missing, is not a local-rotation SkeletonMotion of the
-            15-body AMP skeleton, or has fewer than 2 frames or a non-positive fps.
+        ValueError: one line naming the file and the field, for: a missing or unreadable
+            file; a missing SkeletonMotion key; global rotations (``is_local`` False); a
+            skeleton other than the 15-body AMP humanoid (``skeleton_tree.node_names``,
+            ``parent_indices``, ``local_translation [15, 3]``); an ``fps`` that is not a
+            positive number (a str, bool, None, list ...); ``rotation`` not ``[T >= 2, 15,
+            4]`` (e.g. a wrong body count), ``root_translation`` not ``[T, 3]``, velocities
+            not ``[T, 15, 3]``; non-numeric or non-finite values.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"load_motion_clip: expected an existing .npy file, got {path!r}")
-    raw = np.load(path, allow_pickle=True)
+    try:
+        raw = np.load(path, allow_pickle=True)
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"load_motion_clip: {path!r}: expected a numpy .npy file, "
+                         f"np.load failed: {err}") from err
     raw = raw.item() if raw.shape == () else raw
     if not isinstance(raw, dict):  # a bad file, not a bad argument type: ValueError
         raise ValueError(  # noqa: TRY004
@@ -284,62 +326,102 @@ def load_motion_clip(path: str | os.PathLike) -> MotionClip:
             f"load_motion_clip: {path!r}: expected SkeletonMotion keys, missing {sorted(missing)}"
         )
     if not raw.get("is_local", True):
-        raise ValueError(
-            f"load_motion_clip: {path!r}: expected local rotations (is_local True), got is_local=False"
-        )
+        raise _clip_error(path, "is_local", "local rotations (True)", raw["is_local"])
     tree = raw["skeleton_tree"]
-    names = tuple(tree["node_names"])
+    if not isinstance(tree, dict):
+        raise _clip_error(path, "skeleton_tree", "a poselib SkeletonTree dict",
+                          type(tree).__name__)
+    tree_missing = {"node_names", "parent_indices", "local_translation"} - set(tree)
+    if tree_missing:
+        raise _clip_error(path, "skeleton_tree", "keys node_names, parent_indices, "
+                          "local_translation", f"missing {sorted(tree_missing)}")
+    names = tuple(str(n) for n in tree["node_names"])
+    if len(names) != NUM_BODIES:
+        raise _clip_error(path, "skeleton_tree.node_names",
+                          f"the {NUM_BODIES} bodies of the AMP humanoid {BODY_NAMES}",
+                          f"{len(names)} bodies {names}")
     if names != BODY_NAMES:
-        raise ValueError(
-            f"load_motion_clip: {path!r}: expected the AMP skeleton {BODY_NAMES}, got {names}"
-        )
-    parents = tuple(int(p) for p in _arr(tree["parent_indices"], "parent_indices", path))
+        i = next(i for i, (a, b) in enumerate(zip(names, BODY_NAMES)) if a != b)
+        raise _clip_error(path, "skeleton_tree.node_names", f"the AMP humanoid's bodies "
+                          f"{BODY_NAMES}", f"{names[i]!r} where {BODY_NAMES[i]!r} belongs "
+                          f"(body {i})")
+    parents = tuple(int(p) for p in _arr(tree["parent_indices"], "skeleton_tree.parent_indices",
+                                         path).reshape(-1))
     if parents != PARENT_INDICES:
-        raise ValueError(
-            f"load_motion_clip: {path!r}: expected parents {PARENT_INDICES}, got {parents}"
-        )
-    fps = float(np.asarray(raw["fps"]))  # float, int or 0-d array in the shipped clips
-    rot = _arr(raw["rotation"], "rotation", path)
-    if rot.ndim != 3 or rot.shape[1:] != (NUM_BODIES, 4) or rot.shape[0] < 2:
-        raise ValueError(
-            f"load_motion_clip: {path!r}: expected rotation [T>=2, 15, 4], got {rot.shape}"
-        )
-    if not fps > 0:
-        raise ValueError(f"load_motion_clip: {path!r}: expected fps > 0, got {fps}")
+        raise _clip_error(path, "skeleton_tree.parent_indices", f"{PARENT_INDICES}", parents)
+    offsets = _shaped(tree, "local_translation", path, (NUM_BODIES, 3), "[15, 3] body offsets")
+    fps = _fps(raw["fps"], path)
+    rot = _shaped(raw, "rotation", path, (None, NUM_BODIES, 4),
+                  f"[T >= 2, {NUM_BODIES}, 4] local quaternions ({NUM_BODIES} bodies)")
+    frames = rot.shape[0]
+    if frames < 2:
+        raise _clip_error(path, "rotation", "at least 2 frames", frames)
+    if np.any(np.linalg.norm(rot, axis=-1) < 1e-6):
+        raise _clip_error(path, "rotation", "unit quaternions", "a zero quaternion")
+    root = _shaped(raw, "root_translation", path, (frames, 3), f"[{frames}, 3] (T as rotation)")
+    vel_shape, vel_what = (frames, NUM_BODIES, 3), f"[{frames}, {NUM_BODIES}, 3] (T as rotation)"
+    vel = _shaped(raw, "global_velocity", path, vel_shape, vel_what)
+    ang = _shaped(raw, "global_angular_velocity", path, vel_shape, vel_what)
     return MotionClip(
         name=os.path.basename(path),
         fps=fps,
         local_rot=rot,
-        root_pos=_arr(raw["root_translation"], "root_translation", path),
-        root_vel=_arr(raw["global_velocity"], "global_velocity", path)[:, 0],
-        root_ang_vel=_arr(raw["global_angular_velocity"], "global_angular_velocity", path)[:, 0],
-        local_translation=_arr(tree["local_translation"], "local_translation", path),
+        root_pos=root,
+        root_vel=vel[:, 0],
+        root_ang_vel=ang[:, 0],
+        local_translation=offsets,
     )
 
 
 def read_motion_set(path: str | os.PathLike) -> tuple[list[str], list[float]]:
     """Reads an IsaacGymEnvs motion-set ``.yaml`` (``motions: [{file, weight}, ...]``).
 
-    Files are resolved relative to the yaml's folder.
+    Files are resolved relative to the yaml's folder (IsaacGymEnvs' ``MotionLib``);
+    ``weight`` defaults to 1.
+
+    Returns:
+        ``(clip paths, weights)``.
 
     Raises:
-        ValueError: if the file is missing or has no ``motions`` list of ``{file, weight}``.
+        ValueError: one line naming the yaml and the entry (``motions[i].file`` /
+            ``motions[i].weight``) for: a missing or unparsable file, no ``motions`` list,
+            an entry without a str ``file``, a clip file that does not exist, a weight that
+            is not a number >= 0.
     """
     import yaml  # only needed for motion sets; PyYAML is a dependency of flax
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"read_motion_set: expected an existing .yaml file, got {path!r}")
-    with open(path) as f:
-        spec = yaml.safe_load(f)
+    try:
+        with open(path) as f:
+            spec = yaml.safe_load(f)
+    except yaml.YAMLError as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"read_motion_set: {path!r}: expected YAML, got a parse error: "
+                         f"{first}") from err
     entries = spec.get("motions") if isinstance(spec, dict) else None
-    if not entries or not all(isinstance(e, dict) and "file" in e for e in entries):
-        raise ValueError(
-            f"read_motion_set: {path!r}: expected 'motions: [{{file, weight}}, ...]', got {spec!r}"
-        )
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"read_motion_set: {path!r}: field 'motions': expected a non-empty "
+                         f"list of {{file, weight}}, got {str(spec)[:80]!r}")
     folder = os.path.dirname(path)
-    files = [os.path.join(folder, e["file"]) for e in entries]
-    return files, [float(e.get("weight", 1.0)) for e in entries]
+    files, weights = [], []
+    for i, e in enumerate(entries):
+        if not isinstance(e, dict) or not isinstance(e.get("file"), str):
+            raise ValueError(f"read_motion_set: {path!r}: field 'motions[{i}].file': expected "
+                             f"a clip file name (str), got {str(e)[:80]!r}")
+        clip = os.path.join(folder, e["file"])
+        if not os.path.isfile(clip):
+            raise ValueError(f"read_motion_set: {path!r}: field 'motions[{i}].file': expected "
+                             f"an existing .npy file (relative to the yaml), got {clip!r}")
+        w = e.get("weight", 1.0)
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not w >= 0 \
+                or not np.isfinite(w):
+            raise ValueError(f"read_motion_set: {path!r}: field 'motions[{i}].weight': "
+                             f"expected a number >= 0, got {w!r}")
+        files.append(clip)
+        weights.append(float(w))
+    return files, weights
 
 
 @struct.dataclass
@@ -453,28 +535,73 @@ def _derived_frames(rot, root_pos, offsets, pair0, fps):
     return {"local_rot": rot, "body_pos": body_pos, "dof_vel": dof_vel}
 
 
+def check_offsets(clip: MotionClip, offsets: np.ndarray, path: str = "",
+                  atol: float = 1e-4) -> None:
+    """Raises if ``clip``'s skeleton offsets are not the model's (same names, other sizes).
+
+    Args:
+        clip: a loaded clip.
+        offsets: ``[15, 3]`` the model's body offsets in the parent frame (m), poselib order;
+            the root row is ignored (the root's offset is its position).
+        path: the clip file, for the message (default ``clip.name``).
+        atol: tolerance in m (the shipped clips match the MJCF to 1.5e-8 m).
+
+    Raises:
+        ValueError: naming the file, ``skeleton_tree.local_translation``, the worst body and
+            its deviation.
+    """
+    dev = np.linalg.norm(np.asarray(clip.local_translation, np.float64)[1:]
+                         - np.asarray(offsets, np.float64)[1:], axis=-1)
+    worst = int(np.argmax(dev))
+    if dev[worst] > atol:
+        raise _clip_error(path or clip.name, "skeleton_tree.local_translation",
+                          f"the model's body offsets (within {atol} m)",
+                          f"body {BODY_NAMES[worst + 1]!r} {dev[worst]:.4f} m away")
+
+
 def load_motion_lib(
-    files: str | os.PathLike | Sequence[str | os.PathLike], weights: Sequence[float] | None = None
+    files: str | os.PathLike | Sequence[str | os.PathLike],
+    weights: Sequence[float] | None = None,
+    offsets: np.ndarray | None = None,
 ) -> MotionLib:
     """Loads a ``MotionLib`` from ``.npy`` clip(s) or a motion-set ``.yaml``.
 
     Args:
-        files: one ``.npy`` or ``.yaml`` path, or a list of ``.npy`` paths.
+        files: one ``.npy`` (poselib ``SkeletonMotion``) or ``.yaml``/``.yml`` motion set
+            (IsaacGymEnvs' ``motions: [{file, weight}]``) path, or a list of ``.npy`` paths.
         weights: per-clip sampling weights for a list (a yaml carries its own).
+        offsets: ``[15, 3]`` the simulated model's body offsets (m); when given, every clip's
+            skeleton must match them (``check_offsets``): a clip retargeted to another body
+            size would otherwise load and drive a model it does not fit.
 
     Raises:
-        ValueError: see ``load_motion_clip``, ``read_motion_set``, ``motion_lib_from_clips``.
+        ValueError: see ``load_motion_clip``, ``read_motion_set``, ``check_offsets`` and
+            ``motion_lib_from_clips``; errors of a clip listed in a yaml also name the yaml
+            and the entry.
     """
+    listed_in = None
     if isinstance(files, (str, os.PathLike)):
         if os.fspath(files).endswith((".yaml", ".yml")):
             if weights is not None:
                 raise ValueError(
                     f"load_motion_lib: expected no weights with a yaml motion set, got {weights}"
                 )
+            listed_in = os.fspath(files)
             files, weights = read_motion_set(files)
         else:
             files = [files]
-    return motion_lib_from_clips([load_motion_clip(f) for f in files], weights)
+    clips = []
+    for i, f in enumerate(files):
+        try:
+            clip = load_motion_clip(f)
+            if offsets is not None:
+                check_offsets(clip, offsets, os.fspath(f))
+        except ValueError as err:
+            if listed_in is None:
+                raise
+            raise ValueError(f"{err} (listed in {listed_in!r} as motions[{i}])") from err
+        clips.append(clip)
+    return motion_lib_from_clips(clips, weights)
 
 
 # ----- sampling -----------------------------------------------------------------------------

@@ -36,7 +36,8 @@ from envs_jax.mjx.render import Camera
 from envs_jax.policy import Policy
 
 __all__ = ["RenderedEpisode", "base_mjx_env", "control_fps", "make_camera", "num_frame_slots",
-           "record_episode", "record_episode_stats", "render_episode"]
+           "record_beside_reference", "record_episode", "record_episode_stats",
+           "render_beside_reference", "render_episode", "render_reference"]
 
 
 class RenderedEpisode(NamedTuple):
@@ -247,3 +248,117 @@ def record_episode_stats(env: Environment, env_params: Any, policy: Policy, key:
                                   max_steps=int(max_steps), render_every=int(render_every))
     num_frames = int(episode.num_frames)
     return np.asarray(episode.frames[:num_frames]), episode
+
+
+# ----- the policy beside its reference clip -------------------------------------------------
+_DIVIDER_PX = 2  # white columns between the two panels
+
+
+def render_reference(env: Environment, env_params: Any, camera: Camera, motion_id: jax.Array,
+                     num_frames: int, render_every: int = 1) -> jax.Array:
+    """Frames of a reference clip's poses set into the model; jittable (pure JAX).
+
+    Frame ``i`` shows the clip at ``t = i * render_every * dt`` (looped over the clip's
+    length, so a 2.55 s walk repeats beside a 10 s episode): the motion library's state
+    (lerped positions, slerped rotations) becomes ``qpos`` through the task's
+    ``reference_qpos_qvel`` (the same mapping as a reference-state reset), then
+    kinematics, and the camera renders it. Frames are made one after another
+    (``lax.map``), so memory stays at one frame's rays.
+
+    Args:
+        env: an MJX task with a motion library (``AMPHumanoid``; wrappers allowed).
+        env_params: its params; ``env_params.motion`` is the ``MotionLib``.
+        camera: from ``make_camera`` (static).
+        motion_id: ``[]`` int, the clip.
+        num_frames: static int >= 1.
+        render_every: static int >= 1, control steps between frames.
+
+    Returns:
+        ``[num_frames, H, W, 3]`` uint8.
+
+    Raises:
+        ValueError: the task has no ``reference_qpos_qvel`` or the params no ``motion``.
+    """
+    from envs_jax.mjx import motion_lib as ml
+
+    base = base_mjx_env(env, "render_reference")
+    if not hasattr(base, "reference_qpos_qvel") or not hasattr(env_params, "motion"):
+        raise ValueError(f"render_reference: expected a task with a motion library (the AMP "
+                         f"humanoid), got {type(base).__name__}")
+    model = base.model(env_params)
+    lib = env_params.motion
+    length = lib.clip_length[motion_id]
+
+    def frame(i):
+        t = jnp.mod(i.astype(jnp.float32) * (render_every * base.dt), length)
+        qpos, qvel = base.reference_qpos_qvel(ml.motion_state(lib, motion_id, t))
+        data = mjx.make_data(model)
+        data = data.replace(qpos=qpos.astype(data.qpos.dtype), qvel=qvel.astype(data.qvel.dtype))
+        return camera.render(model, _current_pose(model, data))
+
+    return jax.lax.map(frame, jnp.arange(num_frames))
+
+
+def render_beside_reference(env: Environment, env_params: Any, policy: Policy, key: jax.Array,
+                            camera: Camera, max_steps: int, render_every: int = 1,
+                            motion_id: jax.Array | int = 0) -> RenderedEpisode:
+    """One episode of ``policy`` (left) beside reference clip ``motion_id`` (right), both
+    from the same camera (a tracking camera follows each body); jittable.
+
+    Args:
+        env, env_params, policy, key, camera, max_steps, render_every: as in
+            ``render_episode``.
+        motion_id: the clip of ``env_params.motion`` to show (traced int).
+
+    Returns:
+        ``RenderedEpisode`` with ``frames [F, H, 2 W + 2, 3]`` (a 2-pixel white divider);
+        past ``num_frames`` the left panel is black.
+    """
+    episode = render_episode(env, env_params, policy, key, camera, max_steps, render_every)
+    reference = render_reference(env, env_params, camera, jnp.asarray(motion_id, jnp.int32),
+                                 episode.frames.shape[0], render_every)
+    divider = jnp.full(episode.frames.shape[:2] + (_DIVIDER_PX, 3), 255, jnp.uint8)
+    frames = jnp.concatenate([episode.frames, divider, reference], axis=2)
+    return episode._replace(frames=frames)
+
+
+_render_beside_jit = jax.jit(render_beside_reference, static_argnames=(
+    "env", "policy", "camera", "max_steps", "render_every"))
+
+
+def record_beside_reference(env: Environment, env_params: Any, policy: Policy, key: jax.Array,
+                            max_steps: int, width: int = 160, height: int = 120,
+                            camera: str | int | None = None, render_every: int = 1,
+                            motion_id: int = 0) -> tuple[np.ndarray, RenderedEpisode]:
+    """Host frames of ``render_beside_reference``, trimmed at the episode end (one compiled
+    call, cached as ``record_episode``'s).
+
+    Args:
+        env, env_params, policy, key, max_steps, width, height, camera, render_every: as in
+            ``record_episode`` (``width`` is one panel's).
+        motion_id: int in ``[0, num_clips)``.
+
+    Returns:
+        ``([T, height, 2 width + 2, 3] uint8, RenderedEpisode)``.
+
+    Raises:
+        ValueError: as ``record_episode``; ``motion_id`` outside the library; a task
+            without a motion library.
+    """
+    for name, value in (("max_steps", max_steps), ("render_every", render_every)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"record_beside_reference.{name}: expected an int >= 1, got "
+                             f"{value!r}")
+    num_clips = getattr(getattr(env_params, "motion", None), "num_clips", None)
+    if num_clips is None:
+        raise ValueError("record_beside_reference: expected the humanoid's params with a "
+                         f".motion MotionLib, got {type(env_params).__name__}")
+    if isinstance(motion_id, bool) or not isinstance(motion_id, (int, np.integer)) \
+            or not 0 <= motion_id < num_clips:
+        raise ValueError(f"record_beside_reference.motion_id: expected an int in "
+                         f"[0, {num_clips}), got {motion_id!r}")
+    cam = make_camera(env, width, height, camera)
+    episode = _render_beside_jit(env, env_params, policy, key, camera=cam,
+                                 max_steps=int(max_steps), render_every=int(render_every),
+                                 motion_id=int(motion_id))
+    return np.asarray(episode.frames[: int(episode.num_frames)]), episode

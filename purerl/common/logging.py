@@ -114,6 +114,72 @@ def plot_learning_curve(path: str, metrics: dict, title: str,
     plt.close(fig)
 
 
+def plot_metric_panels(path: str, metrics: dict, panels: dict[str, str], title: str,
+                       references: dict[str, dict[str, float]] | None = None) -> list[str]:
+    """Save a PNG with one panel per metric vs env steps: mean over seeds +- one std.
+
+    Made for metrics logged at some updates only (evaluation columns are NaN between
+    evaluations, ``experiment.NAN_BY_DESIGN``): each panel plots the updates where any
+    seed has a finite value, with the mean and std over the finite seeds.
+
+    Args:
+        path: output PNG path.
+        metrics: dict of ``[S, U]`` arrays with ``env_steps``; the key ``"episode_return"``
+            means ``episode_return_curve(metrics)`` (needs ``episode_return_sum`` /
+            ``episode_count``).
+        panels: ``metric key -> y label``, in panel order; keys absent from ``metrics`` are
+            skipped (and returned).
+        title: figure title.
+        references: ``metric key -> {label: value}`` horizontal lines per panel (e.g. the
+            random policy's pose error, the demo's SPARC).
+
+    Returns:
+        The panel keys that were skipped because ``metrics`` lacks them.
+
+    Raises:
+        ValueError: no panel can be drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def curve(key):
+        if key == "episode_return":
+            ok = "episode_return_sum" in metrics and "episode_count" in metrics
+            return episode_return_curve(metrics) if ok else None
+        return np.asarray(metrics[key], np.float64) if key in metrics else None
+
+    drawn = {k: c for k in panels if (c := curve(k)) is not None}
+    skipped = [k for k in panels if k not in drawn]
+    if not drawn:
+        raise ValueError(f"plot_metric_panels: expected at least one of {list(panels)} in "
+                         f"metrics, got keys {sorted(metrics)}")
+    steps = np.asarray(metrics["env_steps"])[0]
+    fig, axes = plt.subplots(len(drawn), 1, figsize=(7, 2.8 * len(drawn)), sharex=True,
+                             squeeze=False)
+    for ax, (key, c) in zip(axes[:, 0], drawn.items()):
+        cols = np.isfinite(c).any(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean, std = np.nanmean(c[:, cols], 0), np.nanstd(c[:, cols], 0)
+        x = steps[-c.shape[1]:][cols]
+        ax.plot(x, mean, color="C0", marker="o" if cols.sum() < 30 else None, ms=3,
+                label=f"purerl (mean of {c.shape[0]} seeds)")
+        ax.fill_between(x, mean - std, mean + std, color="C0", alpha=0.25)
+        for j, (name, value) in enumerate((references or {}).get(key, {}).items()):
+            ax.axhline(value, ls="--", color=f"C{j + 1}", label=f"{name} ({value:.3g})")
+        ax.set_ylabel(panels[key])
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize="small")
+    axes[-1, 0].set_xlabel("environment steps (band: +- 1 std over seeds)")
+    axes[0, 0].set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return skipped
+
+
 def _fill_nan(c: np.ndarray) -> np.ndarray:
     """NaN (no episode ended) -> the curve's mean, for smoothing (all NaN: unchanged)."""
     finite = np.isfinite(c)

@@ -7,6 +7,8 @@ camera, stopped at the episode end); this module picks the frame rate, encodes w
 imageio and writes atomically::
 
     path = write_eval_video(run.path, env, env_params, policy, key)   # runs/x/videos/final.gif
+    path = write_reference_video(run.path, env, env_params, policy, key)  # imitation: policy
+                                                        # beside its clip, beside_reference.gif
 
 GIF is encoded by Pillow (a dependency of imageio itself); MP4 (H.264) needs the
 ``imageio-ffmpeg`` package, which ships its own ffmpeg binary.
@@ -24,7 +26,8 @@ import numpy as np
 from envs_jax.policy import Policy
 from envs_jax.wrappers import is_mjx_env
 
-__all__ = ["FORMATS", "frame_stride", "record_episode", "write_eval_video", "write_video"]
+__all__ = ["FORMATS", "frame_stride", "record_episode", "write_eval_video",
+           "write_reference_video", "write_video"]
 
 FORMATS = ("gif", "mp4")
 
@@ -167,14 +170,67 @@ def write_eval_video(run_dir: Any, env, env_params: Any, policy: Policy, key, *,
     stride = frame_stride(fps, fmt)
     frames = record.record_episode(env, env_params, policy, key, max_steps, width, height,
                                    camera, stride)
+    return _write_run_video(run_dir, name, fmt, frames, fps / stride)
 
+
+def write_reference_video(run_dir: Any, env, env_params: Any, policy: Policy, key, *,
+                          motion_id: int = 0, max_steps: int | None = None, width: int = 160,
+                          height: int = 120, camera: str | int | None = "side",
+                          fmt: str = "gif", name: str = "beside_reference") -> str:
+    """The policy (left) beside reference clip ``motion_id`` (right), as
+    ``<run_dir>/videos/<name>.<fmt>``: what an imitation run's user looks at first.
+
+    One compiled call renders both panels with the in-jit camera
+    (``envs_jax.mjx.record.record_beside_reference``): the policy's episode, and the clip's
+    poses set into the same model (looped over the clip's length); the file is written
+    atomically and plays in real time, as ``write_eval_video``.
+
+    Args:
+        run_dir: the run directory (a path or anything with ``.path``).
+        env: the AMP humanoid (``"amp-humanoid"``), unvectorised, without auto-reset.
+        env_params: its params (``.motion`` holds the clips).
+        policy: the (deterministic) ``Policy``, run with N = 1.
+        key: PRNG key of the episode.
+        motion_id: the clip to show, an index into ``env_params.motion``.
+        max_steps: step budget; default the task's ``episode_length`` (300).
+        width: width of one panel in pixels (the video is ``2 width + 2`` wide).
+        height: height in pixels.
+        camera: model camera; default ``"side"`` (tracks the body's centre of mass).
+        fmt: ``"gif"`` or ``"mp4"``.
+        name: file name without extension.
+
+    Returns:
+        The path of the written video.
+
+    Raises:
+        ValueError: not an MJX task; a task without motion clips; bad ``motion_id``,
+            ``fmt``, size or camera (all before anything is compiled).
+    """
+    _check_mjx("write_reference_video", env)
+    _check_fmt("write_reference_video", fmt)
+    if fmt == "mp4":
+        _check_ffmpeg("write_reference_video")
+    from envs_jax.mjx import record
+
+    base = record.base_mjx_env(env, "write_reference_video")
+    max_steps = base.episode_length if max_steps is None else max_steps
+    fps = 1.0 / base.dt
+    stride = frame_stride(fps, fmt)
+    frames, _ = record.record_beside_reference(env, env_params, policy, key, max_steps, width,
+                                               height, camera, stride, motion_id)
+    return _write_run_video(run_dir, name, fmt, frames, fps / stride)
+
+
+def _write_run_video(run_dir: Any, name: str, fmt: str, frames: np.ndarray, fps: float) -> str:
+    """``write_video`` to ``<run_dir>/videos/<name>.<fmt>`` through a temporary file + rename
+    (a reader never sees a half-written video; an existing one is replaced whole)."""
     videos = os.path.join(getattr(run_dir, "path", run_dir), "videos")
     os.makedirs(videos, exist_ok=True)
     path = os.path.join(videos, f"{name}.{fmt}")
     fd, tmp = tempfile.mkstemp(dir=videos, prefix=f".{name}.", suffix=f".{fmt}")
     os.close(fd)
     try:
-        write_video(tmp, frames, fps / stride)
+        write_video(tmp, frames, fps)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
