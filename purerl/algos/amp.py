@@ -318,7 +318,8 @@ class AMPState(NamedTuple):
 
 def make_train_parts(ppo_cfg: ppo.PPOConfig, cfg: AMPConfig, env: Environment,
                      env_params: Any, net: AMPActorCritic, demo_fn: DemoFn, *,
-                     amp_obs_fn: AmpObsFn = pair_obs, eval_env: Environment | None = None
+                     amp_obs_fn: AmpObsFn = pair_obs, eval_env: Environment | None = None,
+                     evaluate_fn: ppo.EvaluateFn | None = None
                      ) -> ppo.TrainParts:
     """PPO's train parts with AMP in its seams (module docstring); ``jax.jit(jax.vmap(...))``
     over seeds as PPO's.
@@ -326,7 +327,7 @@ def make_train_parts(ppo_cfg: ppo.PPOConfig, cfg: AMPConfig, env: Environment,
     Args:
         ppo_cfg: the PPO loop (``minibatch`` flat or sequence; feed-forward nets).
         cfg: AMP hyperparameters.
-        env, env_params, eval_env: as ``ppo.make_train_parts``.
+        env, env_params, eval_env, evaluate_fn: as ``ppo.make_train_parts``.
         net: ``make_net(cfg, actor_critic, D)``.
         demo_fn: demo source, ``(key, n) -> [n, D]`` (``demo_from_array``,
             ``demo_from_motion_lib``).
@@ -414,7 +415,8 @@ def make_train_parts(ppo_cfg: ppo.PPOConfig, cfg: AMPConfig, env: Environment,
 
     return ppo.make_train_parts(ppo_cfg, env, env_params, net, reward_fn=reward_fn,
                                 extra_loss=extra_loss, aux_init=aux_init,
-                                aux_update=aux_update, eval_env=eval_env)
+                                aux_update=aux_update, eval_env=eval_env,
+                                evaluate_fn=evaluate_fn)
 
 
 def make_train(ppo_cfg: ppo.PPOConfig, cfg: AMPConfig, env: Environment, env_params: Any,

@@ -52,6 +52,10 @@ runs, in this order:
    actor-critic and the discriminator), so the optimiser and the global-norm clip see
    them; ``extra_loss`` reaches them with ``net.apply(params, ..., method=...)``;
 5. the observation statistics (``normalize_obs``) take in the rollout's observations.
+
+Every ``eval_every`` updates an evaluation block runs the deterministic policy; its
+metrics are the default episodes' ``eval/return`` / ``eval/length``, or those of
+``evaluate_fn(runner_state, policy, key)`` (imitation's pose error and SPARC).
 """
 
 from __future__ import annotations
@@ -315,6 +319,9 @@ RewardFn = Callable[[RunnerState, Transition], jax.Array]
 """``reward_fn(runner_state, traj [T, N]) -> reward [T, N]`` float32: the reward GAE sees."""
 ExtraLoss = Callable[[Any, Minibatch, Any], tuple[jax.Array, dict]]
 """``extra_loss(params, minibatch, aux_state) -> (loss scalar, metrics dict of scalars)``."""
+EvaluateFn = Callable[[RunnerState, Any, jax.Array], dict]
+"""``evaluate_fn(runner_state, policy, key) -> metrics dict of scalars`` (``eval/...``): an
+evaluation block's metrics; ``policy`` is the deterministic ``envs_jax.policy.Policy``."""
 
 
 def ppo_loss(params, apply_fn, batch: Transition, hidden0, advantages, targets,
@@ -456,6 +463,7 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
                      aux_init: Callable[[jax.Array], Any] | None = None,
                      aux_update: Callable[[RunnerState, Transition], Any] | None = None,
                      eval_env: Environment | None = None,
+                     evaluate_fn: EvaluateFn | None = None,
                      ) -> TrainParts:
     """Build the traced pieces of PPO for a vectorised env and an actor-critic net.
 
@@ -475,6 +483,10 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
             (step 2); needs ``aux_init``.
         eval_env: the base env (no auto-reset, no batch axis; ``env_params`` apply) that
             ``cfg.eval_every`` evaluates on.
+        evaluate_fn: replaces the evaluation's default episodes (``eval/return``,
+            ``eval/length`` of ``cfg.eval_episodes`` deterministic episodes) with the
+            algorithm's own, e.g. imitation's pose error (``purerl.common.imitation_eval``);
+            gets the deterministic ``Policy`` of the current params.
 
     Returns:
         ``TrainParts(init, run_updates)``; pure functions of their inputs, ready for
@@ -726,6 +738,8 @@ def make_train_parts(cfg: PPOConfig, env: Environment, env_params: Any, net, *,
     def evaluate(r: RunnerState) -> dict:
         """Deterministic-action episodes of the current policy: scalar metrics."""
         policy = network_policy(net, r.train_state.params, True, make_dist, r.obs_stats)
+        if evaluate_fn is not None:
+            return evaluate_fn(r, policy, jax.random.fold_in(r.key, 0x5EED))
         stats = evaluate_episodes(eval_env, env_params, policy,
                                   jax.random.fold_in(r.key, 0x5EED), cfg.eval_episodes,
                                   eval_steps)

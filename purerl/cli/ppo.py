@@ -350,13 +350,14 @@ def build_setup(args: Args) -> Setup:
     else:
         net = MLPActorCritic(num_actions, sizes)
     eval_env = env if args.eval_every else None
+    evaluate_fn = imitation_evaluation(args, env, env_params) if eval_env else None
     if args.imitation == "amp":
         demo_fn = amp_demo_source(args, env, env_params)
         obs = jax.eval_shape(env.reset, jax.random.PRNGKey(0), env_params)[0]
         net = amp.make_net(args.amp_config(), net, 2 * int(np.prod(obs.shape)))
         return Setup(env, env_params, net, amp.make_train_parts(
             args.ppo_config(), args.amp_config(), vec, env_params, net, demo_fn,
-            eval_env=eval_env))
+            eval_env=eval_env, evaluate_fn=evaluate_fn))
     hooks = {}
     if args.near_energy_run is not None:      # NEAR: PPO on a trained energy model's reward
         from purerl.algos import near, near_energy
@@ -365,7 +366,22 @@ def build_setup(args: Args) -> Setup:
                                 (args.num_steps, args.num_envs))
     return Setup(env, env_params, net,
                  ppo.make_train_parts(args.ppo_config(), vec, env_params, net,
-                                      eval_env=eval_env, **hooks))
+                                      eval_env=eval_env, evaluate_fn=evaluate_fn, **hooks))
+
+
+def imitation_evaluation(args: Args, env, env_params):
+    """On a task with a motion library (the amp-humanoid), evaluation blocks score the
+    deterministic policy against every demo clip (``purerl.common.imitation_eval``:
+    ``eval/pose_error`` = NEAR's DTW pose error, ``eval/sparc``, ``eval/return``, ...) for
+    every PPO variant; elsewhere None (the default return / length episodes)."""
+    if not (hasattr(env_params, "motion") and hasattr(env, "local_root_obs")):
+        return None
+    from purerl.common import imitation_eval as ie
+
+    reference = ie.make_reference(env, env_params)
+    return lambda runner_state, policy, key: ie.evaluate_imitation(
+        env, env_params, policy, key, reference, args.eval_episodes,
+        max_steps=args.eval_max_steps).summary()
 
 
 def amp_demo_source(args: Args, env, env_params) -> amp.DemoFn:
@@ -509,16 +525,20 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
 
 
 def _write_video(setup: Setup, run_dir: RunDir, state) -> None:
-    """``videos/final.gif`` of run 0's final policy (mode action), printed when written."""
-    from purerl.common.video import write_eval_video
+    """``videos/final.gif`` of run 0's final policy (mode action), printed when written;
+    on a task with motion clips (the amp-humanoid) ``videos/beside_reference.gif``: the
+    policy beside the first clip."""
+    from purerl.common.video import write_eval_video, write_reference_video
 
     first = lambda tree: jax.tree.map(lambda x: x[0], tree)  # noqa: E731
     make_dist = ppo.action_distribution(setup.env.action_space(setup.env_params))
     policy = ev.network_policy(setup.net, first(state.train_state.params), True, make_dist,
                                None if state.obs_stats is None else first(state.obs_stats))
     print("rendering the evaluation video (one compile) ...", flush=True)
-    path = write_eval_video(run_dir.path, setup.env, setup.env_params, policy,
-                            jax.random.PRNGKey(ev.HELDOUT_TASK_SEED))
+    write = (write_reference_video if hasattr(setup.env_params, "motion")
+             else write_eval_video)
+    path = write(run_dir.path, setup.env, setup.env_params, policy,
+                 jax.random.PRNGKey(ev.HELDOUT_TASK_SEED))
     print(f"video: {path}", flush=True)
 
 

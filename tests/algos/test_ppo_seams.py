@@ -188,3 +188,27 @@ def test_normalisers_match_numpy_statistics_and_keep_the_first_ratio_at_one():
     parts = ppo.make_train_parts(TINY, vec, params, MLPActorCritic(2, (16, 16)))
     plain = jax.eval_shape(parts.init, jax.random.PRNGKey(0))
     assert plain.obs_stats is None and plain.value_stats is None and plain.aux is None
+
+
+def test_evaluate_fn_replaces_the_evaluation_block():
+    """``evaluate_fn`` gets the runner state after the block's last update and the
+    deterministic policy; its scalars are logged there (NaN elsewhere) instead of the
+    default episodes'."""
+    env, params = envs_jax.make("gymnax/CartPole-v1")
+    seen = []
+
+    def evaluate_fn(r, policy, key):
+        hidden = policy.initial_hidden(2)
+        obs = jnp.zeros((2, 4))
+        _, action = policy.act(hidden, obs, jnp.ones(2, bool), key)
+        _, again = policy.act(hidden, obs, jnp.ones(2, bool), jax.random.fold_in(key, 1))
+        jax.debug.callback(lambda a, b: seen.append((np.asarray(a), np.asarray(b))),
+                           action, again)
+        return {"eval/updates_seen": r.update_idx.astype(jnp.float32)}
+
+    cfg = dataclasses.replace(TINY, num_updates=4, eval_every=2)
+    _, metrics = _run(cfg, eval_env=env, evaluate_fn=evaluate_fn)
+    assert "eval/return" not in metrics
+    np.testing.assert_array_equal(np.asarray(metrics["eval/updates_seen"]),
+                                  [np.nan, 2.0, np.nan, 4.0])
+    assert len(seen) == 2 and all((a == b).all() for a, b in seen)   # deterministic policy
