@@ -232,7 +232,7 @@ def run(args: Args, argv: list[str]) -> dict:
     require(config is None or env_id == config["env_id"], "env_id",
             f"the policy's env {config and config['env_id']!r} (or leave it out)", env_id)
     env, env_params = envs_jax.make(env_id)
-    d4rl_path, minari_dir, name = output_paths(args, env_id)
+    d4rl_path, minari_dir, _ = output_paths(args, env_id)
     if args.dataset == "medium-replay":
         medium = P.from_run(args.run, args.run_index, "medium", args.medium_fraction)
         print(f"medium-replay: the replay buffer of run {args.run_index} of {args.run} up to "

@@ -12,12 +12,12 @@ import sys
 import h5py
 import numpy as np
 import pytest
+from test_sac_cli import TINY, purerl_sac
 
 from envs_jax.offline import read_d4rl
 from purerl.cli import datagen
 from purerl.cli import sac_policies as P
 from purerl.cli.common import run_cli
-from test_sac_cli import TINY, purerl_sac
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMALL = ["--num_transitions=240", "--num_envs=2", "--chunk_steps=60"]
@@ -36,7 +36,7 @@ def sac_run(tmp_path_factory):
 
 def datagen_cmd(argv, cwd):
     """The console script's code path (``python -m purerl.cli.datagen``)."""
-    return subprocess.run([sys.executable, "-m", "purerl.cli.datagen", *argv],
+    return subprocess.run([sys.executable, "-m", "purerl.cli.datagen", *argv], check=False,
                           capture_output=True, text=True, timeout=600, cwd=cwd,
                           env={**os.environ, "PYTHONPATH": REPO})
 
@@ -84,8 +84,8 @@ def test_console_script_bad_input_is_one_line_exit_2(tmp_path):
     proc = datagen_cmd(["--dataset=medium", "--run", str(tmp_path)], str(tmp_path))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [
-        f"purerl-datagen: error: {tmp_path} is not a run directory (no config.json) (add "
-        "--debug for a traceback)"]
+        (f"purerl-datagen: error: {tmp_path} is not a run directory (no config.json) (add "
+         "--debug for a traceback)")]
 
 
 def test_medium_is_the_snapshot_nearest_a_third_of_the_expert():
@@ -153,6 +153,23 @@ def test_medium_expert_is_medium_then_expert(sac_run, tmp_path):
     medium, expert = (read_d4rl(tmp_path / name.format(d)) for d in ("medium", "expert"))
     for key in (k for k in medium if not k.startswith("metadata/")):
         np.testing.assert_array_equal(both[key], np.concatenate([medium[key], expert[key]]))
+
+
+def test_purerl_offline_reads_the_behaviour_return_from_the_metadata(sac_run, tmp_path):
+    """What ``purerl-offline`` prints beside its score, from both layouts."""
+    from envs_jax.offline import normalized_score
+    from purerl.cli.offline import behaviour_score
+
+    meta = datagen.main(["--dataset=medium", f"--run={sac_run}", "--num_transitions=400",
+                         "--num_envs=1", "--chunk_steps=100", f"--out_dir={tmp_path}"])
+    assert meta["num_episodes"] == 2                   # two 200-step episodes
+    path = str(tmp_path / "gymnax_Pendulum-v1-medium-purerl-v0")
+    for dataset in (path + ".hdf5", path):
+        got = behaviour_score(dataset, "hopper-medium-v2")
+        assert got["return"] == pytest.approx(meta["policy_return"])
+        assert got["normalized_score"] == pytest.approx(
+            normalized_score("hopper-medium-v2", meta["policy_return"]))
+    assert behaviour_score(path + ".hdf5", "linear_target")["normalized_score"] is None
 
 
 @pytest.mark.parametrize("argv, message", [
