@@ -53,8 +53,6 @@ from envs_jax.wrappers import AutoReset, VecEnv, Wrapper
 
 LOG_PROB_KEY = "action_log_probs"
 """``Policy`` extras key (and ``infos/`` key) of the behaviour action's log-density."""
-DATA_KEYS = ("observations", "actions", "rewards", "terminals", "timeouts",
-             "next_observations")
 
 
 def _physics(state: Any) -> Any:
@@ -364,6 +362,6 @@ def write_dataset(data: Mapping[str, np.ndarray], env, env_params: Any, *,
     return meta
 
 
-__all__ = ["DATA_KEYS", "LOG_PROB_KEY", "RecordPhysicsState", "collect", "concatenate",
+__all__ = ["LOG_PROB_KEY", "RecordPhysicsState", "collect", "concatenate",
            "d4rl_arrays", "data_hash", "episode_returns", "minari_episodes", "stream_ends",
            "uniform_policy", "with_log_probs", "write_dataset"]

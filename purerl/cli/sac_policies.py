@@ -301,8 +301,14 @@ def _restore_buffer(step_dir: str) -> dict:
     tree = ocp.PyTreeCheckpointHandler().metadata(path).tree
     item = {"buffer": tree["buffer"], "update_idx": tree["update_idx"]}
     restore_args = jax.tree.map(lambda _: ocp.RestoreArgs(restore_type=np.ndarray), item)
-    return ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
-        item=item, restore_args=restore_args, partial_restore=True))
+    try:
+        restore = ocp.args.PyTreeRestore(item=item, restore_args=restore_args,
+                                         partial_restore=True)
+    except TypeError:                   # orbax < 0.12 has no partial restore: read it all
+        full = ocp.PyTreeCheckpointer().restore(path)
+        return {"buffer": jax.device_get(full["buffer"]),
+                "update_idx": np.asarray(full["update_idx"])}
+    return ocp.PyTreeCheckpointer().restore(path, args=restore)
 
 
 def replay_rows(path: str, run_index: int, updates: int) -> tuple[dict[str, np.ndarray], int]:
