@@ -172,3 +172,19 @@ def test_minari_round_trip_and_same_transitions_as_d4rl(written, random_rows, pe
     for field in ("observations", "actions", "rewards", "next_observations", "terminals"):
         np.testing.assert_array_equal(np.asarray(getattr(d4rl, field)),
                                       np.asarray(getattr(minari, field))[keep], err_msg=field)
+
+
+def test_minari_own_reader_reads_the_minari_layout(written, random_rows):
+    """Farama's ``minari.MinariDataset`` (the ``test`` extra) reads what we wrote."""
+    minari = pytest.importorskip("minari")
+    root, _ = written
+    dataset = minari.MinariDataset(str(root / "p" / "data"))
+    ends = int((random_rows["terminals"] | random_rows["timeouts"]).sum())   # cuts included
+    assert dataset.total_steps == ROWS and dataset.total_episodes == ends == 6
+    episodes = list(dataset.iterate_episodes())
+    for key, field in (("actions", "actions"), ("rewards", "rewards"),
+                       ("terminals", "terminations")):
+        np.testing.assert_array_equal(np.concatenate([getattr(ep, field) for ep in episodes]),
+                                      random_rows[key], err_msg=key)
+    np.testing.assert_array_equal(
+        np.concatenate([ep.observations[:-1] for ep in episodes]), random_rows["observations"])
