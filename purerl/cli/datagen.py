@@ -286,12 +286,22 @@ def _remove(*paths: str | None) -> None:
         shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
 
 
+def parse(argv: list[str]) -> tuple[Args, None]:
+    """``(args, None)``: the flags checked, nothing read or written (the ``None`` keeps
+    the shape of the training commands' ``parse``, which return a run to resume).
+
+    Raises:
+        UsageError: the parser rejected ``argv``.
+        ValueError: a bad flag value.
+    """
+    return common.parse_flags(Args, common.normalize_bool_flags(argv, Args), prog=PROG,
+                              description=__doc__), None
+
+
 def main(argv: list[str] | None = None) -> dict:
     """CLI: ``purerl-datagen [--flags]`` (``python -m purerl.cli.datagen``); raises on errors."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = common.parse_flags(Args, common.normalize_bool_flags(argv, Args), prog=PROG,
-                              description=__doc__)
-    return run(args, argv)
+    return run(parse(argv)[0], argv)
 
 
 def cli() -> None:
