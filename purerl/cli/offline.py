@@ -68,6 +68,8 @@ import tyro
 import envs_jax
 from envs_jax import spaces
 from envs_jax.offline import load_d4rl, load_minari, normalized_score, spec_for, spec_from_env
+from envs_jax.offline.d4rl import read_d4rl
+from envs_jax.offline.minari import read_minari_metadata
 from envs_jax.offline.specs import env_family
 from envs_jax.offline.synthetic import LinearTargetEnv
 from purerl.algos import cql, sac, snr_ac
@@ -394,6 +396,27 @@ def load_dataset(args: OfflineArgs, env, env_params):
     return load_d4rl(path, spec if args.task_class == "synthetic" else args.task_name)
 
 
+def behaviour_score(path: str | None, task_name: str) -> dict | None:
+    """The behaviour policy's return recorded in a dataset's metadata by
+    ``purerl-datagen`` (``metadata/policy_return``; Minari: ``metadata.json``), with its
+    D4RL-normalised score when ``task_name`` has reference scores; None when the dataset
+    records none (D4RL's own files do not)."""
+    if path is None:
+        return None
+    if os.path.isdir(path):
+        value = read_minari_metadata(path).get("policy_return")
+    else:
+        value = read_d4rl(path, ("metadata/policy_return",)).get("metadata/policy_return")
+    if value is None or not np.isfinite(float(value)):
+        return None
+    out = {"return": float(value), "normalized_score": None}
+    try:
+        out["normalized_score"] = float(normalized_score(task_name, float(value)))
+    except ValueError:                                  # no D4RL family: no reference
+        pass
+    return out
+
+
 def check_eval_env(env, env_params, obs_dim: int, action_dim: int) -> None:
     """Check before tracing that an env of our protocol fits the dataset.
 
@@ -464,6 +487,7 @@ def run(args: OfflineArgs) -> dict:
     env, env_params, no_env_reason = resolve_env(args)
     dataset = load_dataset(args, env, env_params)
     eval_spec = make_eval_spec(args, env, env_params, dataset)
+    behaviour = behaviour_score(args.dataset_path, args.task_name)
     config = {"args": dataclasses.asdict(args), "agent": dataclasses.asdict(agent),
               "learner": dataclasses.asdict(cfg), "grid": points}
     run_dir = _open_run_dir(args, config)
@@ -515,6 +539,7 @@ def run(args: OfflineArgs) -> dict:
         **(grid[0] if len(points) == 1 else {"evaluation": None}),
         "grid": grid,
         "evaluation_note": no_env_reason or None,
+        "behaviour_policy": behaviour,
         "eval_modes": list(eval_modes(static_cfg)) if eval_spec is not None else [],
         "sgd_steps_per_seed": sgd_steps,
         "resumed_from_call": result.resumed_from,
@@ -530,6 +555,10 @@ def run(args: OfflineArgs) -> dict:
         for mode, v in (entry["evaluation"] or {}).items():
             at = f" at {entry['hparams']}" if entry["hparams"] else ""
             print(f"  final eval {mode}{at}: {v['mean']:.3f}")
+    if behaviour is not None:
+        score = behaviour["normalized_score"]
+        print(f"  behaviour policy (dataset metadata): return {behaviour['return']:.3f}"
+              + (f", normalized_score {score:.3f}" if score is not None else ""))
     return summary
 
 

@@ -315,6 +315,38 @@ def acting_params(state: sac_online.RunnerState) -> dict:
     return params
 
 
+def args_from_config(config: dict) -> Args:
+    """The ``Args`` of a run from its ``config.json`` dict (lists back to tuples).
+
+    Raises:
+        ValueError: a stored value the current ``Args`` rejects.
+    """
+    fields = {f.name for f in dataclasses.fields(Args)}
+    return Args(**{k: tuple(v) if isinstance(v, list) else v
+                   for k, v in config.items() if k in fields and k != "resume"})
+
+
+def command_from_config(config: dict) -> str:
+    """The ``purerl-sac`` command line that trains the run of ``config`` (every stored
+    flag typed out, ``--sweep`` repeated), for provenance records."""
+    import shlex
+
+    words = [PROG]
+    for name, value in config.items():
+        if name in ("algo", "resume") or value is None:
+            continue
+        if isinstance(value, bool):
+            words.append(f"--{name}" if value else f"--no_{name}")
+        elif isinstance(value, (list, tuple)):
+            if name == "sweep":
+                words += [w for entry in value for w in ("--sweep", str(entry))]
+            elif value:
+                words += [f"--{name}", *map(str, value)]
+        else:
+            words += [f"--{name}", str(value)]
+    return shlex.join(words)
+
+
 def run(args: Args, resumed: RunDir | None = None) -> dict:
     """Train the grid x seeds in one compiled program and write the run's artefacts.
 
@@ -407,9 +439,7 @@ def evaluate_run(run_dir: str, num_episodes: int = 100, max_steps: int | None = 
     from purerl.common.run_dir import RunDirError
 
     rd = RunDir.load(run_dir)
-    fields = {f.name for f in dataclasses.fields(Args)}
-    args = Args(**{k: tuple(v) if isinstance(v, list) else v
-                   for k, v in rd.config.items() if k in fields and k != "resume"})
+    args = args_from_config(rd.config)
     path = os.path.abspath(os.path.join(rd.path, "params"))
     if not os.path.isdir(path):
         raise RunDirError(f"{rd.path} has no final params (params/): a SAC run is scored "

@@ -1,4 +1,5 @@
-"""The README's ``purerl-ppo`` / ``purerl-rl2`` / ``purerl-evaluate`` commands run as written.
+"""The README's ``purerl-ppo`` / ``purerl-rl2`` / ``purerl-evaluate`` commands run as written
+(``purerl-sac`` / ``purerl-datagen`` ones are parsed).
 
 The commands are read from the README's ``bash`` blocks (so an edited README is what is
 tested) and run in README order, in-process through ``run_cli``, in a temporary working
@@ -28,6 +29,7 @@ import shlex
 
 import pytest
 
+from purerl.cli import datagen as datagen_cli
 from purerl.cli import evaluate as evaluate_cli
 from purerl.cli import ppo as ppo_cli
 from purerl.cli import rl2 as rl2_cli
@@ -37,9 +39,10 @@ from purerl.cli.common import run_cli
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "README.md")
 MAINS = {"purerl-ppo": ppo_cli.main, "purerl-rl2": rl2_cli.main,
-         "purerl-evaluate": evaluate_cli.main, "purerl-sac": sac_cli.main}
+         "purerl-evaluate": evaluate_cli.main, "purerl-sac": sac_cli.main,
+         "purerl-datagen": datagen_cli.main}
 PARSERS = {"purerl-ppo": ppo_cli.parse, "purerl-rl2": rl2_cli.parse,
-           "purerl-sac": sac_cli.parse}
+           "purerl-sac": sac_cli.parse, "purerl-datagen": datagen_cli.parse}
 SIZES = {
     "purerl-rl2": ["--num_workers=16", "--batch_size=160", "--mini_batch_size=40",
                    "--hidden_size=16", "--metalearn_epochs=100", "--checkpoint_every=10",
@@ -58,6 +61,7 @@ PARSE_ONLY = (
     # AMP on Pendulum: trained by tests/algos/test_amp_imitation.py (this config) and
     # tests/cli/test_ppo_amp_cli.py (the CLI)
     "purerl-ppo --env_id gymnax/Pendulum-v1 --imitation amp",
+    "purerl-datagen",       # MJX hopper: needs the SAC run above; tests/cli/test_datagen_cli.py
 )
 EXPECTED = [  # the README's commands, in order (an added command must be classified here)
     "purerl-rl2",
@@ -80,6 +84,14 @@ EXPECTED = [  # the README's commands, in order (an added command must be classi
     "purerl-ppo --config near_humanoid_walk",
     "purerl-sac",
     "purerl-sac --env_id halfcheetah",
+    "purerl-sac --env_id hopper",
+    "purerl-datagen --dataset random --env_id hopper",
+    "purerl-datagen --dataset medium --run runs/sac-hopper --run_index 0",
+    "purerl-datagen --dataset expert --run runs/sac-hopper --run_index 0",
+    "purerl-datagen --dataset medium-replay --run runs/sac-hopper --run_index 0",
+    "purerl-datagen --dataset medium-expert --run runs/sac-hopper --run_index 0",
+    "purerl-datagen --dataset medium --run runs/sac-hopper --export_policy",
+    "purerl-datagen --dataset medium --policy hopper_medium --num_transitions 100000",
 ]
 
 
@@ -118,7 +130,7 @@ def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
         if command.startswith(PARSE_ONLY):
             args, resumed = PARSERS[prog](argv)
             assert resumed is None, command
-            if args.out_file:
+            if getattr(args, "out_file", None):
                 assert not (tmp_path / "runs" / args.out_file).exists()   # nothing written
             continue
         results[command] = run_cli(MAINS[prog], [*argv, *SIZES[prog]], prog=prog)
