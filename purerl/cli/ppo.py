@@ -511,6 +511,10 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
         **common.speed_summary(result, steps_per_update),
         "stopped_by_score_to_win_at": best.stopped_at,
     })
+    if "eval/pose_error" in result.metrics:          # an imitation task's evaluation
+        from purerl.common.imitation_eval import plot_imitation_curves
+        plot_imitation_curves(os.path.join(run_dir.path, "imitation_curves.png"),
+                              result.metrics, f"{run_dir.config['algo']} on {args.env_id}")
     if args.video:
         _write_video(setup, run_dir, result.state)
     common.set_active_run_dir(None)
