@@ -61,28 +61,28 @@ LOGIT_INIT_SCALE = 1.0
 
 @dataclasses.dataclass(frozen=True)
 class AMPConfig:
-    """The AMP keys of an rl_games ``amp_continuous`` config (defaults: IsaacGymEnvs'
-    HumanoidAMPPPO.yaml) plus the discriminator network (its ``network.disc`` block)."""
+    """The AMP keys of an rl_games 'amp_continuous' config (defaults: IsaacGymEnvs'
+    HumanoidAMPPPO.yaml) plus the discriminator network (its 'network.disc' block)."""
 
     amp_obs_demo_buffer_size: int = 200_000
-    """Demo pairs held (prefilled in ``amp_batch_size`` fetches, a ring afterwards)."""
+    """Demo pairs held (prefilled in 'amp_batch_size' fetches, a ring afterwards)."""
     amp_replay_buffer_size: int = 1_000_000
     """Agent pairs held from earlier updates (a FIFO ring), the discriminator's replay."""
     amp_replay_keep_prob: float = 0.01
-    """Once more pairs than ``amp_replay_buffer_size`` were stored, each new pair is
-    stored with this probability (rl_games ``_store_replay_amp_obs``)."""
+    """Once more pairs than 'amp_replay_buffer_size' were stored, each new pair is
+    stored with this probability (rl_games '_store_replay_amp_obs')."""
     amp_batch_size: int = 512
     """Demo pairs fetched per prefill step and added per update."""
     amp_minibatch_size: int = 4096
     """Agent, replay and demo pairs per PPO minibatch for the discriminator; capped at
-    the PPO minibatch's size (rl_games slices its first ``amp_minibatch_size`` rows)."""
+    the PPO minibatch's size (rl_games slices its first 'amp_minibatch_size' rows)."""
     disc_coef: float = 5.0
     """Weight of the discriminator loss in PPO's total loss (one optimiser)."""
     disc_logit_reg: float = 0.05
-    """Weight of ``sum(W_logit^2)``, the logit layer's squared weights."""
+    """Weight of 'sum(W_logit^2)', the logit layer's squared weights."""
     disc_grad_penalty: float = 5.0
-    """Weight ``w_gp`` of ``mean_demo ||d D / d x||^2`` on the normalised demo input (the
-    codebases' convention; the paper writes ``w_gp / 2``)."""
+    """Weight 'w_gp' of 'mean_demo ||d D / d x||^2' on the normalised demo input (the
+    codebases' convention; the paper writes 'w_gp / 2')."""
     disc_reward_scale: float = 2.0
     """The style reward is multiplied by this (both losses)."""
     disc_weight_decay: float = 1e-4
@@ -94,15 +94,15 @@ class AMPConfig:
     disc_reward_w: float = 1.0
     """Weight of the style reward in the reward PPO sees."""
     disc_loss: Literal["bce", "lsgan"] = "bce"
-    """``bce``: the codebases' 0.5 (BCE(d_agent, 0) + BCE(d_demo, 1)), reward
-    -log(max(1 - sigmoid(d), 1e-4)); ``lsgan``: the paper's E_demo (d - 1)^2 +
+    """'bce': the codebases' 0.5 (BCE(d_agent, 0) + BCE(d_demo, 1)), reward
+    -log(max(1 - sigmoid(d), 1e-4)); 'lsgan': the paper's E_demo (d - 1)^2 +
     E_agent (d + 1)^2, reward max(0, 1 - 0.25 (d - 1)^2) (eqs. 6, 7)."""
     disc_units: tuple[int, ...] = (1024, 512)
-    """Hidden widths of the discriminator MLP (``network.disc.units``)."""
+    """Hidden widths of the discriminator MLP ('network.disc.units')."""
     disc_activation: str = "relu"
-    """Hidden activation of the discriminator (``network.disc.activation``)."""
+    """Hidden activation of the discriminator ('network.disc.activation')."""
     disc_initializer: str = "torch_default"
-    """Hidden-layer weight init (``network.disc.initializer``; biases 0)."""
+    """Hidden-layer weight init ('network.disc.initializer'; biases 0)."""
 
     def __post_init__(self):
         check_fields(self)

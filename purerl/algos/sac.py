@@ -101,21 +101,21 @@ class SACConfig:
 
     Attributes:
         policy_lr, q_lr, alpha_lr: Adam step sizes of actor, critics, temperature (traced).
-        discount: gamma (traced instead when the hyperparams type has a ``discount``).
+        discount: gamma (traced instead when the hyperparams type has a discount field).
         num_bc_iters: SGD steps of behaviour cloning before the actor maximises Q.
         actor_hidden_sizes, critic_hidden_sizes: MLP widths.
         num_critics: C, critics of the ensemble (min over them in targets and actor loss).
         polyak_tau: rate of the Polyak target critics (traced); None: no target network.
-        target_entropy: of the temperature loss; None: ``-A``.
+        target_entropy: of the temperature loss; None: -A.
         sgd_steps_per_call: K, SGD steps per call.
         sgd_batch_size: B, transitions per SGD step (a call samples K x B).
-        eval_with_q_filter: also evaluate the two Q-filter policies (``sac_eval``).
+        eval_with_q_filter: also evaluate the two Q-filter policies (sac_eval).
         num_eval_samples: candidate actions per state of the Q-filter.
-        backup_entropy: subtract ``alpha log pi(a'|s')`` in the TD target (online SAC,
+        backup_entropy: subtract alpha log pi(a'|s') in the TD target (online SAC,
             Haarnoja et al. 2018 eq. 3/5); False (the seed's offline SAC): no entropy term.
-        init_alpha: initial temperature ``alpha`` (> 0; rl_games' ``init_alpha``).
-        learnable_temperature: learn ``alpha`` by its loss (eq. 18); False: keep
-            ``init_alpha`` for the whole run (rl_games' ``learnable_temperature``).
+        init_alpha: initial temperature alpha (> 0; rl_games' init_alpha).
+        learnable_temperature: learn alpha by its loss (eq. 18); False: keep
+            init_alpha for the whole run (rl_games' learnable_temperature).
     """
 
     policy_lr: float = 3e-5

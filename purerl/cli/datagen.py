@@ -295,7 +295,7 @@ def parse(argv: list[str]) -> tuple[Args, None]:
         ValueError: a bad flag value.
     """
     return common.parse_flags(Args, common.normalize_bool_flags(argv, Args), prog=PROG,
-                              description=__doc__), None
+                              description=__doc__.replace("``", "")), None
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -7,7 +7,10 @@ import pytest
 from purerl.algos import ppo
 from purerl.cli import evaluate as evaluate_cli
 from purerl.cli import ppo as ppo_cli
+from purerl.cli import datagen as datagen_cli
+from purerl.cli import near_energy as near_energy_cli
 from purerl.cli import rl2 as rl2_cli
+from purerl.cli import sac as sac_cli
 from purerl.cli.common import run_cli
 
 
@@ -19,10 +22,13 @@ def help_text(main, prog, capsys):
 
 
 @pytest.mark.parametrize("main, prog", [(ppo_cli.main, "purerl-ppo"), (rl2_cli.main, "purerl-rl2"),
-                                        (evaluate_cli.main, "purerl-evaluate")])
+                                        (evaluate_cli.main, "purerl-evaluate"),
+                                        (sac_cli.main, "purerl-sac"),
+                                        (near_energy_cli.main, "purerl-near-energy"),
+                                        (datagen_cli.main, "purerl-datagen")])
 def test_help_has_no_raw_markup(main, prog, capsys):
     text = help_text(main, prog, capsys)
-    assert "--run_dir" in text or "--resume" in text
+    assert "--run_dir" in text or "--resume" in text or "--dataset" in text
     assert "``" not in text
 
 
