@@ -137,6 +137,15 @@ def report() -> None:
                          f"{c['eval/pose_error_nearest'][i]:.3f} | {c['eval/sparc'][i]:.2f} | "
                          f"{c['eval/return'][i]:.1f} | {c['eval/length'][i]:.0f} |")
         lines.append("")
+    lines += [
+        "Reading the numbers: DTW sums the per-frame distances along the warping path "
+        "(tslearn's `dtw`, as NEAR's evaluation calls it), so an episode that lasts longer "
+        "accumulates more error: pose errors compare fairly only at similar episode "
+        "lengths. With zero task reward the AMP policy learns to stay up longer (length "
+        "17 -> 40+ steps; the clip never falls) and its SPARC moves towards the demo's, "
+        "while its pose error stays near the untrained policy's: at this CPU budget it "
+        "does not walk. IsaacGymEnvs trains it with 4096 envs on a GPU for tens of "
+        "millions of steps.", ""]
     first = next((c for c in out["runs"].values() if c and c.get("machine")), None)
     if first:
         lines += [f"Machine: {first['machine']}", "", f"Versions: {first['versions']}", ""]
