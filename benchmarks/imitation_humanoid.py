@@ -8,6 +8,7 @@ evaluator, and writes ``benchmarks/results/imitation.md`` + ``.json``::
     python benchmarks/imitation_humanoid.py run amp_walk      # training (CPU: ~1 h)
     python benchmarks/imitation_humanoid.py baselines         # random + untrained policy
     python benchmarks/imitation_humanoid.py report            # table from the run's CSV
+    python benchmarks/imitation_humanoid.py video amp_walk    # policy beside the clip (GIF)
 
 The run's CSV is written after every segment, so a run still going (or stopped) reports
 what it has.
@@ -83,6 +84,42 @@ def baselines() -> dict:
     return out
 
 
+def video(name: str) -> str:
+    """``<run>/videos/beside_reference.gif`` of the run's newest checkpoint (a run stopped
+    before its end has no final video), copied to ``results/media/``."""
+    import shutil
+
+    import jax
+
+    from purerl.algos import ppo
+    from purerl.cli import common
+    from purerl.cli import ppo as ppo_cli
+    from purerl.common import evaluate as ev
+    from purerl.common import sweep as sw
+    from purerl.common.experiment import run_inputs
+    from purerl.common.run_dir import RunDir
+    from purerl.common.video import write_reference_video
+
+    rd = RunDir.load(run_dir(name))
+    args = ppo_cli.load_args(rd)
+    setup = ppo_cli.build_setup(args)
+    hparams = sw.stack_hparams(ppo.hyperparams_from(args.ppo_config()),
+                               sw.grid_points(args.grid()))
+    abstract = jax.eval_shape(jax.vmap(setup.parts.init),
+                              *run_inputs(args.seed, args.num_seeds, hparams))
+    updates, state = common.restore_latest_state(rd, abstract, "no checkpoint")
+    first = jax.tree.map(lambda x: x[0], state)
+    make_dist = ppo.action_distribution(setup.env.action_space(setup.env_params))
+    policy = ev.network_policy(setup.net, first.train_state.params, True, make_dist,
+                               first.obs_stats)
+    path = write_reference_video(rd.path, setup.env, setup.env_params, policy,
+                                 jax.random.PRNGKey(ev.HELDOUT_TASK_SEED))
+    media = os.path.join(HERE, "results", "media", f"imitation_{name}_update{updates}.gif")
+    shutil.copyfile(path, media)
+    print(f"video of update {updates}: {media}")
+    return media
+
+
 def curve(name: str) -> dict | None:
     path = os.path.join(run_dir(name), "metrics_seed0.csv")
     if not os.path.exists(path):
@@ -99,9 +136,35 @@ def curve(name: str) -> dict | None:
             "versions": summary.get("versions")}
 
 
+def plot(name: str, base: dict | None) -> str | None:
+    """``results/media/imitation_<name>.png``: pose error (with the baselines), SPARC (with
+    the demo clips'), training and style return, from the run's CSV."""
+    import numpy as np
+
+    from purerl.common.imitation_eval import IMITATION_PANELS, plot_imitation_curves
+
+    path = os.path.join(run_dir(name), "metrics_seed0.csv")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    value = lambda x: float(x) if x not in ("", None) else np.nan       # noqa: E731
+    metrics = {k: np.array([[value(r[k]) for r in rows]]) for k in rows[0] if k != "update"}
+    metrics["episode_return"] = metrics.pop("episode_return_mean")
+    out = os.path.join(HERE, "results", "media", f"imitation_{name}.png")
+    plot_imitation_curves(
+        out, metrics, f"AMP on the MJX humanoid ({name}, CPU)",
+        baselines=None if base is None else {k: base[k]["eval/pose_error"]
+                                             for k in ("random", "untrained")},
+        demo=None if base is None else base["demo"],
+        panels={k: v for k, v in IMITATION_PANELS.items() if k != "eval/style_return"})
+    return out
+
+
 def report() -> None:
     base_path = RESULTS + "_baselines.json"
     base = json.load(open(base_path)) if os.path.exists(base_path) else None
+    pngs = [p for p in (plot(name, base) for name in RUNS) if p]
     out = {"baselines": base, "runs": {name: curve(name) for name in RUNS}}
     with open(RESULTS + ".json", "w") as f:
         json.dump(out, f, indent=1)
@@ -146,6 +209,7 @@ def report() -> None:
         "while its pose error stays near the untrained policy's: at this CPU budget it "
         "does not walk. IsaacGymEnvs trains it with 4096 envs on a GPU for tens of "
         "millions of steps.", ""]
+    lines += [f"Curves: `{os.path.relpath(p, os.path.dirname(RESULTS))}`" for p in pngs] + [""]
     first = next((c for c in out["runs"].values() if c and c.get("machine")), None)
     if first:
         lines += [f"Machine: {first['machine']}", "", f"Versions: {first['versions']}", ""]
@@ -157,4 +221,4 @@ def report() -> None:
 
 if __name__ == "__main__":
     {"run": lambda: launch(sys.argv[2]), "baselines": baselines,
-     "report": report}.get(sys.argv[1] if len(sys.argv) > 1 else "report", report)()
+     "video": lambda: video(sys.argv[2]), "report": report}.get(sys.argv[1] if len(sys.argv) > 1 else "report", report)()

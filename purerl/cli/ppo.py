@@ -379,9 +379,13 @@ def imitation_evaluation(args: Args, env, env_params):
     from purerl.common import imitation_eval as ie
 
     reference = ie.make_reference(env, env_params)
-    return lambda runner_state, policy, key: ie.evaluate_imitation(
-        env, env_params, policy, key, reference, args.eval_episodes,
-        max_steps=args.eval_max_steps).summary()
+
+    def evaluate(runner_state, policy, key):
+        out = ie.evaluate_imitation(env, env_params, policy, key, reference,
+                                    args.eval_episodes, max_steps=args.eval_max_steps)
+        # no learned reward is passed in, so its (zero) return is not logged
+        return {k: v for k, v in out.summary().items() if k != "eval/style_return"}
+    return evaluate
 
 
 def amp_demo_source(args: Args, env, env_params) -> amp.DemoFn:
