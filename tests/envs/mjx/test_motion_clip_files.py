@@ -52,7 +52,7 @@ def _one_line_error(fn, *fragments: str) -> str:
 def test_an_fps_of_the_wrong_type_names_the_file_and_field(tmp_path, walk_raw, fps, shown):
     path = _write(tmp_path, "walk_bad_fps.npy",
                   _changed(walk_raw, lambda r: r.__setitem__("fps", fps)))
-    _one_line_error(lambda: ml.load_motion_clip(path), "walk_bad_fps.npy", "'fps'",
+    assert _one_line_error(lambda: ml.load_motion_clip(path), "walk_bad_fps.npy", "'fps'",
                     "a number", shown)
 
 
@@ -67,7 +67,7 @@ def test_every_numeric_fps_type_loads_as_a_float(tmp_path, walk_raw, fps):
 def test_a_non_positive_fps_is_refused(tmp_path, walk_raw):
     path = _write(tmp_path, "walk_zero_fps.npy",
                   _changed(walk_raw, lambda r: r.__setitem__("fps", 0)))
-    _one_line_error(lambda: ml.load_motion_clip(path), "walk_zero_fps.npy", "'fps'", "> 0")
+    assert _one_line_error(lambda: ml.load_motion_clip(path), "walk_zero_fps.npy", "'fps'", "> 0")
 
 
 def test_a_renamed_body_is_a_wrong_skeleton(tmp_path, walk_raw):
@@ -77,7 +77,7 @@ def test_a_renamed_body_is_a_wrong_skeleton(tmp_path, walk_raw):
         r["skeleton_tree"]["node_names"] = names
 
     path = _write(tmp_path, "walk_paw.npy", _changed(walk_raw, rename))
-    _one_line_error(lambda: ml.load_motion_clip(path), "walk_paw.npy",
+    assert _one_line_error(lambda: ml.load_motion_clip(path), "walk_paw.npy",
                     "'skeleton_tree.node_names'", "'right_paw' where 'right_hand' belongs")
 
 
@@ -91,19 +91,19 @@ def test_a_skeleton_with_a_body_less_names_the_count(tmp_path, walk_raw):
             r[key]["arr"] = r[key]["arr"][:, :14]
 
     path = _write(tmp_path, "walk_14.npy", _changed(walk_raw, drop_left_foot))
-    _one_line_error(lambda: ml.load_motion_clip(path), "walk_14.npy",
+    assert _one_line_error(lambda: ml.load_motion_clip(path), "walk_14.npy",
                     "'skeleton_tree.node_names'", "the 15 bodies", "got 14 bodies")
 
 
 def test_a_wrong_body_count_in_the_frames_names_the_array(tmp_path, walk_raw):
     path = _write(tmp_path, "walk_rot14.npy", _changed(
         walk_raw, lambda r: r["rotation"].__setitem__("arr", r["rotation"]["arr"][:, :14])))
-    _one_line_error(lambda: ml.load_motion_clip(path), "walk_rot14.npy", "'rotation'",
+    assert _one_line_error(lambda: ml.load_motion_clip(path), "walk_rot14.npy", "'rotation'",
                     "15 bodies", "shape [154, 14, 4]")
     path = _write(tmp_path, "walk_vel.npy", _changed(
         walk_raw, lambda r: r["global_velocity"].__setitem__(
             "arr", r["global_velocity"]["arr"][:100])))
-    _one_line_error(lambda: ml.load_motion_clip(path), "walk_vel.npy", "'global_velocity'",
+    assert _one_line_error(lambda: ml.load_motion_clip(path), "walk_vel.npy", "'global_velocity'",
                     "[154, 15, 3]", "shape [100, 15, 3]")
 
 
@@ -113,11 +113,12 @@ def test_non_finite_and_non_numeric_arrays_are_refused(tmp_path, walk_raw):
         r["root_translation"]["arr"][3, 1] = np.nan
 
     path = _write(tmp_path, "walk_nan.npy", _changed(walk_raw, nan))
-    _one_line_error(lambda: ml.load_motion_clip(path), "walk_nan.npy", "'root_translation'",
+    assert _one_line_error(lambda: ml.load_motion_clip(path), "walk_nan.npy", "'root_translation'",
                     "finite", "1 NaN/inf")
     path = _write(tmp_path, "walk_str.npy", _changed(
         walk_raw, lambda r: r["rotation"].__setitem__("arr", np.array(["a", "b"]))))
-    _one_line_error(lambda: ml.load_motion_clip(path), "walk_str.npy", "'rotation'", "numeric")
+    assert _one_line_error(lambda: ml.load_motion_clip(path), "walk_str.npy", "'rotation'",
+                           "numeric")
 
 
 def test_a_clip_of_another_body_size_does_not_fit_the_humanoid(tmp_path, walk_raw):
@@ -127,7 +128,7 @@ def test_a_clip_of_another_body_size_does_not_fit_the_humanoid(tmp_path, walk_ra
 
     path = _write(tmp_path, "walk_tall.npy", _changed(walk_raw, scale))
     assert ml.load_motion_clip(path).local_rot.shape == (154, 15, 4)  # a valid clip ...
-    _one_line_error(lambda: hm.AMPHumanoid(motion_files=path), "walk_tall.npy",  # ... misfit
+    assert _one_line_error(lambda: hm.AMPHumanoid(motion_files=path), "walk_tall.npy",  # ... misfit
                     "'skeleton_tree.local_translation'", "model's body offsets", "m away")
 
 
@@ -159,4 +160,5 @@ def test_yaml_errors_name_the_yaml_and_the_entry(tmp_path, walk_raw):
     }
     for name, (text, fragments) in cases.items():
         (tmp_path / name).write_text(text)
-        _one_line_error(lambda n=name: ml.load_motion_lib(str(tmp_path / n)), name, *fragments)
+        assert _one_line_error(lambda n=name: ml.load_motion_lib(str(tmp_path / n)), name,
+                               *fragments)
