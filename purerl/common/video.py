@@ -158,16 +158,9 @@ def write_eval_video(run_dir: Any, env, env_params: Any, policy: Policy, key, *,
             ``imageio-ffmpeg``; bad ``max_steps``, size or camera. All are checked before
             anything is compiled.
     """
-    _check_mjx("write_eval_video", env)
-    _check_fmt("write_eval_video", fmt)
-    if fmt == "mp4":
-        _check_ffmpeg("write_eval_video")
     from envs_jax.mjx import record
 
-    base = record.base_mjx_env(env, "write_eval_video")
-    max_steps = base.episode_length if max_steps is None else max_steps
-    fps = 1.0 / base.dt
-    stride = frame_stride(fps, fmt)
+    max_steps, fps, stride = _episode_timing("write_eval_video", env, fmt, max_steps)
     frames = record.record_episode(env, env_params, policy, key, max_steps, width, height,
                                    camera, stride)
     return _write_run_video(run_dir, name, fmt, frames, fps / stride)
@@ -206,19 +199,28 @@ def write_reference_video(run_dir: Any, env, env_params: Any, policy: Policy, ke
         ValueError: not an MJX task; a task without motion clips; bad ``motion_id``,
             ``fmt``, size or camera (all before anything is compiled).
     """
-    _check_mjx("write_reference_video", env)
-    _check_fmt("write_reference_video", fmt)
-    if fmt == "mp4":
-        _check_ffmpeg("write_reference_video")
     from envs_jax.mjx import record
 
-    base = record.base_mjx_env(env, "write_reference_video")
-    max_steps = base.episode_length if max_steps is None else max_steps
-    fps = 1.0 / base.dt
-    stride = frame_stride(fps, fmt)
+    max_steps, fps, stride = _episode_timing("write_reference_video", env, fmt, max_steps)
     frames, _ = record.record_beside_reference(env, env_params, policy, key, max_steps, width,
                                                height, camera, stride, motion_id)
     return _write_run_video(run_dir, name, fmt, frames, fps / stride)
+
+
+def _episode_timing(caller: str, env, fmt: str, max_steps: int | None
+                   ) -> tuple[int, float, int]:
+    """Checks shared by the run-video writers (before any compile), then ``(max_steps,
+    env fps, frame stride)``: ``max_steps`` defaults to the task's episode length."""
+    _check_mjx(caller, env)
+    _check_fmt(caller, fmt)
+    if fmt == "mp4":
+        _check_ffmpeg(caller)
+    from envs_jax.mjx import record
+
+    base = record.base_mjx_env(env, caller)
+    fps = 1.0 / base.dt
+    return (base.episode_length if max_steps is None else max_steps, fps,
+            frame_stride(fps, fmt))
 
 
 def _write_run_video(run_dir: Any, name: str, fmt: str, frames: np.ndarray, fps: float) -> str:
