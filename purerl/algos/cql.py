@@ -30,15 +30,15 @@ import jax.numpy as jnp
 from purerl.algos import sac
 from purerl.algos.sac_eval import EvalSpec, TrainParts
 from purerl.algos.sac_eval import make_train_parts as make_sac_train_parts
-from purerl.algos.snr_ac import SNR_TARGETS, snr_terms
+from purerl.algos.snr_ac import SNROptions, make_learner_with_snr
 from purerl.common.distributions import tanh_gaussian
 from purerl.config import require, require_positive
-from purerl.losses.snr import SNRKwargs
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(sac.SACConfig):
-    """CQL options: those of ``sac.SACConfig`` (defaults: the seed's CQL) plus the terms'.
+class Config(SNROptions, sac.SACConfig):
+    """CQL options: those of ``sac.SACConfig`` (defaults: the seed's CQL), the conservative
+    term's, and the optional SNR term's (``snr_ac.SNROptions``, off by default).
 
     ``cql_alpha`` and ``snr_alpha`` are traced (sweepable); whether a term is built at all
     is decided by its weight here being > 0 (a sweep builds it if any point needs it).
@@ -48,14 +48,6 @@ class Config(sac.SACConfig):
     """Weight of the conservative term (README antmaze run: 0.05)."""
     num_importance_acts: int = 10
     """N policy actions and N uniform actions per state in the conservative term."""
-    snr_alpha: float = 0.0
-    """Weight of the optional SNR loss (0: not built)."""
-    snr_applied_to: str = "policy"
-    """Where the SNR loss goes: ``policy`` or ``critic``."""
-    use_snr_in_bc_iters: bool = False
-    """Also apply the SNR loss during the BC phase."""
-    snr_kwargs: SNRKwargs = dataclasses.field(default_factory=SNRKwargs)
-    """SNR loss options."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -63,14 +55,6 @@ class Config(sac.SACConfig):
         require_positive("num_importance_acts", self.num_importance_acts)
         require(isinstance(self.num_importance_acts, int), "num_importance_acts", "an int",
                 self.num_importance_acts)
-        require(self.snr_alpha >= 0, "snr_alpha", "a number >= 0", self.snr_alpha)
-        require(self.snr_applied_to in SNR_TARGETS, "snr_applied_to",
-                f"one of {SNR_TARGETS}", self.snr_applied_to)
-        require(isinstance(self.snr_kwargs, SNRKwargs), "snr_kwargs", "an SNRKwargs",
-                self.snr_kwargs)
-        if self.snr_alpha > 0:
-            # The seed's SNRKwargs() defaults do not combine; only checked when used.
-            self.snr_kwargs.check_compatible()
 
 
 class Hyperparams(NamedTuple):
@@ -137,17 +121,10 @@ def make_learner(cfg: Config, obs_dim: int, action_dim: int) -> sac.Learner:
     Raises:
         ValueError: a non-positive dimension.
     """
-    critic = sac.MLPCritic(cfg.critic_hidden_sizes)
-    critic_terms, actor_terms, init_extra = [], [], None
-    if cfg.cql_alpha > 0:
-        critic_terms.append(conservative_critic_term(cfg.num_importance_acts, action_dim))
-    if cfg.snr_alpha > 0:
-        snr = snr_terms(cfg, critic)
-        (critic_terms if cfg.snr_applied_to == "critic" else actor_terms).append(snr.term)
-        init_extra = snr.init_state
-    return sac.make_learner(cfg, critic, obs_dim, action_dim, hyperparams=Hyperparams,
-                            critic_terms=critic_terms, actor_terms=actor_terms,
-                            init_extra_state=init_extra)
+    terms = ([conservative_critic_term(cfg.num_importance_acts, action_dim)]
+             if cfg.cql_alpha > 0 else [])
+    return make_learner_with_snr(cfg, sac.MLPCritic(cfg.critic_hidden_sizes), obs_dim,
+                                 action_dim, Hyperparams, critic_terms=terms)
 
 
 def make_train_parts(cfg: Config, obs_dim: int, action_dim: int,

@@ -46,17 +46,15 @@ SNR_TARGETS = ("policy", "critic")
 
 
 @dataclasses.dataclass(frozen=True)
-class Config(sac.SACConfig):
-    """The SNR agent's options: ``sac.SACConfig`` with the seed's SNR defaults, plus the
-    SNR term's. As in the seed, the default ``snr_kwargs`` (ntk with the log-space matrix)
-    is not a runnable combination: set them as the README does (the error names the clash).
+class SNROptions:
+    """The SNR term's options, shared by every SAC agent that can carry it (CQL, SNR-AC).
+
+    A mixin for a ``sac.SACConfig`` subclass: list it before ``sac.SACConfig`` so its
+    ``__post_init__`` runs the SAC checks first. Defaults: the term is off.
     """
 
-    actor_hidden_sizes: tuple[int, ...] = (256, 256, 256)
-    num_critics: int = 1
-    polyak_tau: float | None = None
-    snr_alpha: float = 1.0
-    """Weight of the SNR loss (traced; README run: 10; 0: not built)."""
+    snr_alpha: float = 0.0
+    """Weight of the SNR loss (traced; 0: not built)."""
     snr_applied_to: str = "policy"
     """Where the SNR loss goes: ``policy`` or ``critic``."""
     use_snr_in_bc_iters: bool = False
@@ -72,7 +70,23 @@ class Config(sac.SACConfig):
         require(isinstance(self.snr_kwargs, SNRKwargs), "snr_kwargs", "an SNRKwargs",
                 self.snr_kwargs)
         if self.snr_alpha > 0:
+            # The seed's SNRKwargs() defaults do not combine; only checked when used.
             self.snr_kwargs.check_compatible()
+
+
+@dataclasses.dataclass(frozen=True)
+class Config(SNROptions, sac.SACConfig):
+    """The SNR agent's options: ``sac.SACConfig`` with the seed's SNR defaults, plus the
+    SNR term's (``SNROptions``). As in the seed, the default ``snr_kwargs`` (ntk with the
+    log-space matrix) is not a runnable combination: set them as the README does (the error
+    names the clash).
+    """
+
+    actor_hidden_sizes: tuple[int, ...] = (256, 256, 256)
+    num_critics: int = 1
+    polyak_tau: float | None = None
+    snr_alpha: float = 1.0
+    """Weight of the SNR loss (traced; README run: 10; 0: not built)."""
 
     @property
     def td_loss_scale(self) -> float:
@@ -166,13 +180,27 @@ def make_learner(cfg: Config, obs_dim: int, action_dim: int) -> sac.Learner:
     Raises:
         ValueError: a non-positive dimension.
     """
-    critic = NTKCritic(cfg.critic_hidden_sizes)
-    critic_terms, actor_terms, init_extra = [], [], None
+    return make_learner_with_snr(cfg, NTKCritic(cfg.critic_hidden_sizes), obs_dim,
+                                 action_dim, Hyperparams)
+
+
+def make_learner_with_snr(cfg: Any, critic: nn.Module, obs_dim: int, action_dim: int,
+                          hyperparams: type, critic_terms: tuple = ()) -> sac.Learner:
+    """``sac.make_learner`` with the agent's own ``critic_terms`` and, when
+    ``cfg.snr_alpha > 0``, the SNR term on the side ``cfg.snr_applied_to`` names.
+
+    Args:
+        cfg: a ``sac.SACConfig`` with ``SNROptions``.
+        critic: the agent's critic module (one critic).
+        hyperparams: the agent's traced-hyperparameter NamedTuple (has ``snr_alpha``).
+        critic_terms: the agent's other critic ``sac.Term`` s (CQL's conservative term).
+    """
+    critic_terms, actor_terms, init_extra = list(critic_terms), [], None
     if cfg.snr_alpha > 0:
         snr = snr_terms(cfg, critic)
         (critic_terms if cfg.snr_applied_to == "critic" else actor_terms).append(snr.term)
         init_extra = snr.init_state
-    return sac.make_learner(cfg, critic, obs_dim, action_dim, hyperparams=Hyperparams,
+    return sac.make_learner(cfg, critic, obs_dim, action_dim, hyperparams=hyperparams,
                             critic_terms=critic_terms, actor_terms=actor_terms,
                             init_extra_state=init_extra)
 
