@@ -24,22 +24,13 @@ from envs_jax.mjx import motion_lib as ml
 from envs_jax.mjx import motion_metrics as mm
 from envs_jax.policy import feed_forward
 from purerl.common import imitation_eval as ie
+from tests.references import np_dtw
 
 WALK = os.path.join(os.path.dirname(ml.__file__), "assets", "motions", "amp_humanoid_walk.npy")
 DT = 1 / 30
 E = 8
 STEPS = 76  # 77 frames with the reset frame: the walk clip's length at 30 Hz
 FALL_STEP = 10
-
-
-def np_dtw(a, b) -> float:
-    acc = np.full((len(a) + 1, len(b) + 1), np.inf)
-    acc[0, 0] = 0.0
-    for i in range(len(a)):
-        for j in range(len(b)):
-            acc[i + 1, j + 1] = np.sum((a[i] - b[j]) ** 2) + min(acc[i, j + 1], acc[i + 1, j],
-                                                                 acc[i, j])
-    return float(np.sqrt(acc[-1, -1]))
 
 
 def episode_noise(key) -> np.ndarray:

@@ -18,23 +18,11 @@ import pytest
 
 from envs_jax.mjx import motion_lib as ml
 from envs_jax.mjx import motion_metrics as mm
+from tests.references import np_dtw
 
 WALK = os.path.join(os.path.dirname(ml.__file__), "assets", "motions", "amp_humanoid_walk.npy")
 _dtw = jax.jit(mm.dtw)
 _sparc30 = jax.jit(lambda x, n: mm.sparc(x, n, 30.0))
-
-
-def np_dtw(a: np.ndarray, b: np.ndarray) -> float:
-    """tslearn.metrics.dtw as a plain double loop."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    acc = np.full((len(a) + 1, len(b) + 1), np.inf)
-    acc[0, 0] = 0.0
-    for i in range(len(a)):
-        for j in range(len(b)):
-            acc[i + 1, j + 1] = np.sum((a[i] - b[j]) ** 2) + min(acc[i, j + 1], acc[i + 1, j],
-                                                                 acc[i, j])
-    return float(np.sqrt(acc[-1, -1]))
 
 
 def np_sparc(movement, fs, padlevel=4, fc=10.0, amp_th=0.05) -> float:
