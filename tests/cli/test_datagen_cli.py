@@ -12,7 +12,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
-from test_sac_cli import TINY, purerl_sac
+from test_sac_cli import run_tiny
 
 from envs_jax.offline import read_d4rl
 from purerl.cli import datagen
@@ -25,12 +25,9 @@ SMALL = ["--num_transitions=240", "--num_envs=2", "--chunk_steps=60"]
 
 @pytest.fixture(scope="module")
 def sac_run(tmp_path_factory):
-    """8 updates of 2 envs; snapshots and checkpoints at updates 4 and 8; buffer 64."""
+    """The tiny ``purerl-sac`` run of the SAC CLI tests (``run_tiny``)."""
     runs = tmp_path_factory.mktemp("runs")
-    proc = purerl_sac([*TINY, f"--runs_dir={runs}", "--out_file=tiny", "--actor_lr=2e-3",
-                       "--critic_tau", "0.01", "--gamma=0.98", "--num_warmup_steps", "2",
-                       "--num_steps_per_episode=3", "--policy_snapshots"], cwd=str(runs))
-    assert proc.returncode == 0, proc.stderr
+    run_tiny(runs)
     return str(runs / "tiny")
 
 

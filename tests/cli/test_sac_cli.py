@@ -25,15 +25,21 @@ def purerl_sac(argv, cwd):
                           env={**os.environ, "PYTHONPATH": REPO})
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    runs = tmp_path_factory.mktemp("runs")
+def run_tiny(runs):
+    """``purerl-sac`` on TINY with seed flag names into ``runs/tiny``: 8 updates of 2 envs,
+    snapshots and checkpoints at updates 4 and 8, buffer 64."""
     # rl_games names: actor_lr, critic_tau, gamma, and 2 warm-up epochs of 3 steps x 2 envs
     proc = purerl_sac([*TINY, f"--runs_dir={runs}", "--out_file=tiny", "--actor_lr=2e-3",
                        "--critic_tau", "0.01", "--gamma=0.98", "--num_warmup_steps", "2",
                        "--num_steps_per_episode=3", "--policy_snapshots"], cwd=str(runs))
     assert proc.returncode == 0, proc.stderr
-    return runs / "tiny", proc
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    return runs / "tiny", run_tiny(runs)
 
 
 def test_writes_the_run_dir(tiny_run):
