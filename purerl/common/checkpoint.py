@@ -10,6 +10,11 @@ Orbax refuses arrays with no elements, which MJX states hold (``mjx.Data.act`` o
 without actuator state, e.g. ``[B, 0]``): such a leaf is saved as a one-element placeholder
 and rebuilt as zeros of its true shape from the abstract state on restore (an empty array
 has no values to lose).
+
+In a multi-process job (``purerl.common.distributed``) every process calls ``save`` and
+``restore`` with global arrays: orbax's multi-host path writes each process's shards (process
+0 the metadata and the history) and restores each process's shards, so the directory must be
+one that every host sees (a shared filesystem).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding, PartitionSpec
 
 
 class CheckpointError(RuntimeError):
@@ -116,6 +122,10 @@ def _fill_empty(tree: Any) -> Any:
         if not _empty(leaf):
             return leaf
         if isinstance(leaf, jax.ShapeDtypeStruct):
+            sharding = getattr(leaf, "sharding", None)
+            if isinstance(sharding, NamedSharding):      # multi-process restore: replicated
+                return jax.ShapeDtypeStruct((1,), leaf.dtype, sharding=NamedSharding(
+                    sharding.mesh, PartitionSpec()))
             return jax.ShapeDtypeStruct((1,), leaf.dtype)
         return np.zeros((1,), leaf.dtype)
     return jax.tree.map(fill, tree)
