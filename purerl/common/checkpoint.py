@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-from jax.sharding import NamedSharding, PartitionSpec
+from jax.sharding import NamedSharding, PartitionSpec, SingleDeviceSharding
 
 
 class CheckpointError(RuntimeError):
@@ -72,7 +72,7 @@ class Checkpointer:
             raise FileNotFoundError(
                 f"no checkpoint step {step} in {self.directory} (have {self._manager.all_steps()})")
         restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(_fill_empty(abstract_state)),
+            state=ocp.args.StandardRestore(restore_target(_fill_empty(abstract_state))),
             history=ocp.args.StandardRestore()))
         state = jax.tree.map(lambda r, a: np.zeros(a.shape, a.dtype) if _empty(a) else r,
                              restored["state"], abstract_state)
@@ -109,6 +109,24 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def restore_target(abstract: Any) -> Any:
+    """``abstract`` with a device for every ``ShapeDtypeStruct`` that names none.
+
+    Without one, orbax restores onto the devices that SAVED the step, which a process with
+    other devices lacks (a run trained on 2 devices or 2 hosts, scored or resumed on one):
+    such leaves are restored onto this process's first device (the values are the same).
+    Leaves with a sharding (a multi-process restore) are left as they are.
+    """
+    device = jax.local_devices()[0]
+
+    def one(leaf):
+        if isinstance(leaf, jax.ShapeDtypeStruct) and leaf.sharding is None:
+            return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
+                                        sharding=SingleDeviceSharding(device))
+        return leaf
+    return jax.tree.map(one, abstract)
 
 
 def _empty(leaf: Any) -> bool:
