@@ -50,6 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from purerl.common import distributed
 from purerl.common import running_stats as rs
 from purerl.common.polyak import polyak
 from purerl.config import check_fields, require, require_positive
@@ -398,10 +399,12 @@ def save_energy_model(path: str, cfg: EnergyConfig, state: EnergyState) -> None:
     """
     import orbax.checkpoint as ocp
 
-    with ocp.StandardCheckpointer() as saver:
+    with ocp.StandardCheckpointer() as saver:       # every process (orbax multi-host)
         saver.save(os.path.abspath(os.path.join(path, ENERGY_PARAMS)),
-                   jax.device_get(state.ema_params), force=True)
-    stats = jax.device_get(state.norm_stats)
+                   distributed.to_host(state.ema_params), force=True)
+    stats = distributed.to_host(state.norm_stats)
+    if not distributed.is_writer():                 # process 0 writes the JSON
+        return
     doc = {"normalize_input": cfg.normalize_input, "clip": 5.0, "eps": rs.EPS,
            "runs": [{"mean": np.asarray(stats.mean[i]).tolist(),
                      "var": np.asarray(stats.var[i]).tolist(),

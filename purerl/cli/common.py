@@ -24,6 +24,7 @@ from typing import Any
 import tyro
 
 from envs_jax.offline.validate import DatasetError
+from purerl.common import distributed
 from purerl.common.checkpoint import CheckpointError
 from purerl.common.experiment import NonFiniteError, run_sweep
 from purerl.common.run_dir import RunDir, RunDirError
@@ -43,13 +44,15 @@ def set_active_run_dir(path: str | None) -> None:
 
 
 def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None,
-            prog: str = "purerl") -> Any:
+            prog: str = "purerl", multihost: bool = True) -> Any:
     """Call ``main(argv)`` with the CLI conventions of the module docstring.
 
     Args:
         main: the command's ``main(argv) -> result``.
         argv: arguments (default ``sys.argv[1:]``); ``--debug`` is removed before ``main``.
         prog: the command's name, for messages.
+        multihost: take the multi-process flags (``join_job``) before ``main``; ``--help``
+            lists them after the command's own flags.
 
     Returns:
         ``main``'s result (the process exits on a user error or Ctrl-C).
@@ -61,7 +64,13 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None,
         with warnings.catch_warnings():
             if not debug:
                 warnings.showwarning = _one_line_warning(prog)
+            if multihost:
+                argv = join_job(argv)
             return main(argv)
+    except SystemExit as exit_:
+        if multihost and exit_.code in (0, None) and ("--help" in argv or "-h" in argv):
+            print("\n" + distributed.HELP, end="")
+        raise
     except KeyboardInterrupt:
         if debug:
             raise
@@ -75,6 +84,30 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None,
         message = " ".join(str(err).split()) or type(err).__name__
         print(f"{prog}: error: {message} (add --debug for a traceback)", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+
+
+def join_job(argv: Sequence[str]) -> list[str]:
+    """Take the multi-host flags out of ``argv`` and join the job they describe.
+
+    ``--coordinator_address HOST:PORT --num_processes N --process_id I`` (or
+    ``$JAX_COORDINATOR_ADDRESS``, or a SLURM job step of several tasks; see
+    ``purerl.common.distributed.resolve``) are checked first, then every process joins with
+    ``jax.distributed.initialize`` before anything is compiled; a peer that does not join
+    within ``--distributed_timeout`` seconds ends the process with one line naming the
+    coordinator's host and port (exit status 2). Nothing happens for one process.
+
+    Returns:
+        ``argv`` without those flags (they are not part of a run's config: a run may be
+        resumed on another number of hosts).
+
+    Raises:
+        ValueError: a bad setting (one line naming it).
+    """
+    argv, raw = distributed.pop_flags(argv)
+    spec = distributed.resolve(raw)
+    if spec is not None:
+        distributed.initialize(spec)
+    return argv
 
 
 def _one_line_warning(prog: str):
@@ -303,6 +336,7 @@ def start_run(resumed: RunDir | None, runs_dir: str, out_file: str | None,
             name, i = default_name, 2
             while os.path.exists(os.path.join(runs_dir, name)):
                 name, i = f"{default_name}-{i}", i + 1
+            name = distributed.agree(name)           # process 0's clock names the run
         resumed = RunDir.create(os.path.join(runs_dir, name), {**config, "out_file": name})
     set_active_run_dir(resumed.path)
     return resumed
@@ -345,7 +379,8 @@ class SegmentWriter:
         if self.progress is not None:
             self.progress.segment(done, segment_metrics)
         self._write(history)
-        if self.plot is not None and self._time() - self._last_plot >= self.plot_every_s:
+        if (self.plot is not None and self.run_dir.writes
+                and self._time() - self._last_plot >= self.plot_every_s):
             self.plot(history)
             self._last_plot = self._time()
 
@@ -359,7 +394,7 @@ class SegmentWriter:
     def finish(self, history: dict) -> None:
         """Final CSV / TensorBoard (if not written yet) and the plot."""
         self._write(history)
-        if self.plot is not None:
+        if self.plot is not None and self.run_dir.writes:
             self.plot(history)
         self.run_dir.close()
 
@@ -454,15 +489,17 @@ class BestAndStop:
                     and x > self._best.get(b, {}).get("score", -self._np.inf)]
         if not improved:
             return
-        params = jax.device_get(self.params_of(state))
-        os.makedirs(os.path.dirname(self._path), exist_ok=True)
+        params = distributed.to_host(self.params_of(state))   # (every process: a gather)
+        if self.run_dir.writes:
+            os.makedirs(os.path.dirname(self._path), exist_ok=True)
         for b in improved:
             self.run_dir.save_params(jax.tree.map(lambda x, b=b: x[b], params),
                                      os.path.join("best_params", f"run_{b}"))
             self._best[b] = {"score": float(score[b]), "update": done}
         from purerl.common import logging as lg
 
-        lg.write_json(self._path, {str(k): v for k, v in sorted(self._best.items())})
+        if self.run_dir.writes:
+            lg.write_json(self._path, {str(k): v for k, v in sorted(self._best.items())})
 
 
 class PolicySnapshots:
@@ -498,13 +535,14 @@ class PolicySnapshots:
             return json.load(f)
 
     def __call__(self, done: int, state: Any, segment_metrics: dict) -> bool:
-        import jax
         import numpy as np
 
         from purerl.common import logging as lg
 
-        self.run_dir.save_params(jax.device_get(self.params_of(state)),
+        self.run_dir.save_params(distributed.to_host(self.params_of(state)),
                                  os.path.join("policy_snapshots", f"update_{done:08d}"))
+        if not self.run_dir.writes:
+            return False
         score = np.asarray(self.score_of(segment_metrics), dtype=float)
         entries = [e for e in self.index() if e["update"] != done]
         entries.append({"update": done, "env_steps": done * self.steps,
@@ -578,7 +616,8 @@ def save_metrics(run_dir: RunDir, metrics: dict, num_points: int, num_seeds: int
     import numpy as np
 
     shaped = {k: v.reshape(num_points, num_seeds, -1) for k, v in metrics.items()}
-    np.savez(os.path.join(run_dir.path, "metrics.npz"), **shaped)
+    if run_dir.writes:
+        np.savez(os.path.join(run_dir.path, "metrics.npz"), **shaped)
     return shaped
 
 

@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
 def cli() -> None:
     """Console script ``purerl-datagen``: user errors as one line, exit 2 (``--debug``:
     traceback)."""
-    common.run_cli(main, prog=PROG)
+    common.run_cli(main, prog=PROG, multihost=False)
 
 
 if __name__ == "__main__":

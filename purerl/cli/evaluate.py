@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def cli() -> None:
     """Console script ``purerl-evaluate``: user errors as one line (``--debug``: traceback)."""
-    common.run_cli(main, prog="purerl-evaluate")
+    common.run_cli(main, prog="purerl-evaluate", multihost=False)
 
 
 if __name__ == "__main__":

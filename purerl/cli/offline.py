@@ -76,6 +76,7 @@ from purerl.algos import cql, sac, snr_ac
 from purerl.algos.sac_eval import EvalSpec, eval_modes
 from purerl.cli.common import run_cli, set_active_run_dir
 from purerl.cli.gin import apply_gin_bindings, normalize_absl_bools, read_gin_file
+from purerl.common import distributed
 from purerl.common import sweep as sw
 from purerl.common.experiment import run_sweep
 from purerl.common.run_dir import RunDir, RunDirError, run_labels
@@ -456,9 +457,9 @@ def _open_run_dir(args: OfflineArgs, config: dict) -> RunDir:
         # edited since the run started changes the agent without changing a flag).
         RunDir.resume(args.resume, given={"args": config["args"]}, ignore=RESUME_MAY_DIFFER)
         return RunDir.resume(args.resume, given=config, ignore=RESUME_MAY_DIFFER)
-    root = args.root_dir or os.path.join(
+    root = args.root_dir or distributed.agree(os.path.join(     # process 0's clock
         "runs", f"{args.algorithm}-{args.task_name.replace('/', '_')}-"
-        f"{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        f"{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}"))
     return RunDir.create(root, config)
 
 

@@ -35,6 +35,7 @@ from envs_jax.policy import episode_limit
 from envs_jax.wrappers import FlattenObservation, is_mjx_env, vec_env
 from purerl.algos import amp, ppo
 from purerl.cli import common
+from purerl.common import distributed
 from purerl.common import evaluate as ev
 from purerl.common import sweep as sw
 from purerl.common.experiment import run_inputs
@@ -515,7 +516,7 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
         **common.speed_summary(result, steps_per_update),
         "stopped_by_score_to_win_at": best.stopped_at,
     })
-    if "eval/pose_error" in result.metrics:          # an imitation task's evaluation
+    if "eval/pose_error" in result.metrics and run_dir.writes:   # an imitation task's
         from purerl.common.imitation_eval import plot_imitation_curves
         plot_imitation_curves(os.path.join(run_dir.path, "imitation_curves.png"),
                               result.metrics, f"{run_dir.config['algo']} on {args.env_id}")
@@ -539,6 +540,11 @@ def _write_video(setup: Setup, run_dir: RunDir, state) -> None:
     from purerl.common.video import write_eval_video, write_reference_video
 
     first = lambda tree: jax.tree.map(lambda x: x[0], tree)  # noqa: E731
+    state = state._replace(train_state=state.train_state.replace(   # (several processes:
+        params=distributed.to_host(state.train_state.params)),      # a gather on each)
+        obs_stats=distributed.to_host(state.obs_stats))
+    if not run_dir.writes:
+        return
     make_dist = ppo.action_distribution(setup.env.action_space(setup.env_params))
     policy = ev.network_policy(setup.net, first(state.train_state.params), True, make_dist,
                                None if state.obs_stats is None else first(state.obs_stats))

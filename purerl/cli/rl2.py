@@ -27,6 +27,7 @@ import tyro
 
 from purerl.algos import rl2
 from purerl.cli import common
+from purerl.common import distributed
 from purerl.common import evaluate as ev
 from purerl.common import logging as lg
 from purerl.common.experiment import run_inputs
@@ -241,7 +242,7 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
 
     t0 = time.perf_counter()
     score_params, baselines = rl2.make_evaluator(cfg, setup)
-    scores = np.asarray(score_params(params))              # [S, num_tasks]
+    scores = distributed.to_host(score_params(params))     # [S, num_tasks]
     base = jax.tree.map(np.asarray, baselines())
     eval_s = time.perf_counter() - t0
 

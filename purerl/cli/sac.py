@@ -38,6 +38,7 @@ from envs_jax import spaces
 from purerl.algos import sac_online
 from purerl.cli import common
 from purerl.cli.ppo import final_return, mean_std_text
+from purerl.common import distributed
 from purerl.common import sweep as sw
 from purerl.common.run_dir import RunDir
 from purerl.config import check_fields, require, require_positive
@@ -409,7 +410,9 @@ def _write_video(setup: Setup, run_dir: RunDir, state) -> None:
     from envs_jax.policy import feed_forward
     from purerl.common.video import write_eval_video
 
-    first = jax.tree.map(lambda x: x[0], state)
+    first = jax.tree.map(lambda x: x[0], distributed.to_host(state))  # (a gather per process)
+    if not run_dir.writes:
+        return
     policy = feed_forward(lambda key, obs: setup.parts.act(first, obs))
     print("rendering the evaluation video (one compile) ...", flush=True)
     path = write_eval_video(run_dir.path, setup.env, setup.env_params, policy,

@@ -10,6 +10,11 @@ Orbax refuses arrays with no elements, which MJX states hold (``mjx.Data.act`` o
 without actuator state, e.g. ``[B, 0]``): such a leaf is saved as a one-element placeholder
 and rebuilt as zeros of its true shape from the abstract state on restore (an empty array
 has no values to lose).
+
+In a multi-process job (``purerl.common.distributed``) every process calls ``save`` and
+``restore`` with global arrays: orbax's multi-host path writes each process's shards (process
+0 the metadata and the history) and restores each process's shards, so the directory must be
+one that every host sees (a shared filesystem).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.sharding import NamedSharding, PartitionSpec, SingleDeviceSharding
 
 
 class CheckpointError(RuntimeError):
@@ -66,7 +72,7 @@ class Checkpointer:
             raise FileNotFoundError(
                 f"no checkpoint step {step} in {self.directory} (have {self._manager.all_steps()})")
         restored = self._manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(_fill_empty(abstract_state)),
+            state=ocp.args.StandardRestore(restore_target(_fill_empty(abstract_state))),
             history=ocp.args.StandardRestore()))
         state = jax.tree.map(lambda r, a: np.zeros(a.shape, a.dtype) if _empty(a) else r,
                              restored["state"], abstract_state)
@@ -105,6 +111,24 @@ class Checkpointer:
         self._manager.close()
 
 
+def restore_target(abstract: Any) -> Any:
+    """``abstract`` with a device for every ``ShapeDtypeStruct`` that names none.
+
+    Without one, orbax restores onto the devices that SAVED the step, which a process with
+    other devices lacks (a run trained on 2 devices or 2 hosts, scored or resumed on one):
+    such leaves are restored onto this process's first device (the values are the same).
+    Leaves with a sharding (a multi-process restore) are left as they are.
+    """
+    device = jax.local_devices()[0]
+
+    def one(leaf):
+        if isinstance(leaf, jax.ShapeDtypeStruct) and leaf.sharding is None:
+            return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
+                                        sharding=SingleDeviceSharding(device))
+        return leaf
+    return jax.tree.map(one, abstract)
+
+
 def _empty(leaf: Any) -> bool:
     return hasattr(leaf, "shape") and int(np.prod(leaf.shape)) == 0
 
@@ -116,6 +140,10 @@ def _fill_empty(tree: Any) -> Any:
         if not _empty(leaf):
             return leaf
         if isinstance(leaf, jax.ShapeDtypeStruct):
+            sharding = getattr(leaf, "sharding", None)
+            if isinstance(sharding, NamedSharding):      # multi-process restore: replicated
+                return jax.ShapeDtypeStruct((1,), leaf.dtype, sharding=NamedSharding(
+                    sharding.mesh, PartitionSpec()))
             return jax.ShapeDtypeStruct((1,), leaf.dtype)
         return np.zeros((1,), leaf.dtype)
     return jax.tree.map(fill, tree)

@@ -9,6 +9,12 @@ The vmapped axis holds *runs*: ``num_seeds`` seeds, or a hyperparameter grid x s
 (``hparams`` given, see ``purerl.common.sweep``). With several devices the run axis is
 sharded over them with ``jax.sharding`` (one SPMD program; no hand-written pmap/collectives):
 each device trains its share of the runs, and the results equal a one-device run.
+
+The same holds over several processes (hosts) joined by ``jax.distributed.initialize``
+(``purerl.common.distributed``): the mesh spans every process's devices, each process feeds
+its rows of the run axis, the segment is one SPMD program, metrics are all-gathered so that
+every process sees (and checks) the same history, checkpoints go through orbax's multi-host
+path, and the callbacks run on every process (process 0 alone writes files).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from purerl.common import distributed
 from purerl.common.checkpoint import Checkpointer
 
 
@@ -82,8 +89,9 @@ def run_sweep(
             history [B, updates_done])`` after each segment (and its checkpoint, when
             one is due) is written.
         hparams: optional pytree of ``[G]`` arrays, one entry per grid point.
-        devices: devices to shard the run axis over (default: all of ``jax.devices()``;
-            a single device when B does not split evenly, with a warning).
+        devices: devices to shard the run axis over (default: all of ``jax.devices()``,
+            every process's in a multi-process job; a single device when B does not split
+            evenly, with a warning, which a multi-process job refuses).
         shared: optional pytree passed unbatched to every run (e.g. an offline dataset);
             an argument of the compiled segment, never a constant folded into it.
         check_finite: stop with ``NonFiniteError`` when a metric (other than the
@@ -104,7 +112,8 @@ def run_sweep(
 
     Raises:
         ValueError: ``num_updates`` is not a multiple of ``segment_updates``, or
-            ``checkpoint_every`` does not fit between them.
+            ``checkpoint_every`` does not fit between them, or (several processes) B does
+            not split evenly over the global devices.
         NonFiniteError: a metric went non-finite (names the metric, run and update).
     """
     if num_updates % segment_updates:
@@ -119,7 +128,7 @@ def run_sweep(
     batch = jax.tree.leaves(args)[0].shape[0]
     sharding = run_sharding(batch, devices)
     replicated = NamedSharding(sharding.mesh, PartitionSpec())
-    args = jax.device_put(args, sharding)
+    args = distributed.put(args, sharding)
     vinit = jax.vmap(init)
 
     t0 = time.perf_counter()
@@ -132,7 +141,7 @@ def run_sweep(
                              ).lower(abstract).compile()
         call = segment_fn
     else:
-        shared = jax.device_put(shared, replicated)
+        shared = distributed.put(shared, replicated)
         segment_fn = jax.jit(jax.vmap(lambda s, d: run_updates(s, segment_updates, d),
                                       in_axes=(0, None)),
                              in_shardings=(sharding, replicated), out_shardings=sharding
@@ -144,11 +153,14 @@ def run_sweep(
 
     done, history = 0, []
     t0 = time.perf_counter()
+    if distributed.process_count() > 1:        # orbax restores each process's shards
+        abstract = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype,
+                                                               sharding=sharding), abstract)
     restored = checkpointer.restore_latest_intact(abstract) if (checkpointer and resume) \
         else None
     if restored is not None:
         done, state, saved = restored
-        state = jax.device_put(state, sharding)
+        state = distributed.put(state, sharding)
         history = [saved] if saved else []
     else:
         state = init_fn(*args)
@@ -156,7 +168,7 @@ def run_sweep(
 
     while done < num_updates:
         state, metrics = call(state)
-        metrics = jax.tree.map(np.asarray, metrics)
+        metrics = distributed.to_host(metrics)       # [B, n] on every process
         if check_finite:
             _check_finite(metrics, done)
         done += segment_updates
@@ -209,8 +221,16 @@ def run_sharding(batch: int, devices: list | None = None) -> NamedSharding:
     """Shard the leading run axis of every leaf over ``devices`` (a 1-D mesh "runs").
 
     Falls back to the first device (with a warning) when ``batch`` does not divide evenly.
+
+    Raises:
+        ValueError: ``batch`` does not divide evenly in a multi-process job (the first
+            device is only one process's).
     """
     devices = list(jax.devices() if devices is None else devices)
+    if batch % len(devices) and jax.process_count() > 1:
+        raise ValueError(f"num_seeds x grid points: expected a multiple of the "
+                         f"{len(devices)} devices of the {jax.process_count()} processes, "
+                         f"got {batch} runs")
     if batch % len(devices):
         warnings.warn(f"{batch} runs do not split evenly over {len(devices)} devices; "
                       f"running on {devices[0]} only", stacklevel=3)

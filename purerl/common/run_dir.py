@@ -14,6 +14,11 @@ Layout (``<runs_dir>/<name>/``)::
 ``<label>`` names one run of the vmapped axis: ``seed<s>``, or ``g<g>_seed<s>`` for a
 hyperparameter grid (run ``b`` is grid point ``b // S``, seed ``b % S``).
 
+In a multi-process job (``purerl.common.distributed``) every process holds a ``RunDir`` of
+the same directory (on a filesystem every host sees): process 0 alone writes the files above;
+``checkpoints/`` and ``params/`` are written by orbax's multi-host path, which every process
+calls (each writes its shards of the run axis).
+
 Rules: a directory that holds a started run (a checkpoint, params or a summary) is never
 overwritten; one that holds only the ``config.json`` of a run that failed to start is
 reused. Everything is written as segments finish, so a killed run keeps its metrics up to
@@ -31,8 +36,9 @@ from typing import Any
 
 import numpy as np
 
+from purerl.common import distributed
 from purerl.common import logging as lg
-from purerl.common.checkpoint import Checkpointer
+from purerl.common.checkpoint import Checkpointer, restore_target
 
 
 class RunDirError(Exception):
@@ -63,6 +69,8 @@ class RunDir:
         self.config = config
         self._tb_writers: dict[str, Any] = {}
         self._tb_rows = 0
+        self.writes = distributed.is_writer()
+        """Whether this process writes files (process 0 of a multi-process job)."""
 
     # ---------------------------------------------------------------- create / resume
 
@@ -79,8 +87,11 @@ class RunDir:
         if _started(path):
             raise RunExistsError(f"{path} already holds a run; runs are never overwritten: "
                               f"continue it with --resume {path} or pick another name")
-        os.makedirs(path, exist_ok=True)
-        lg.write_json(os.path.join(path, "config.json"), config)
+        distributed.barrier("purerl-run-dir-checked")   # every process looked before
+        if distributed.is_writer():                      # process 0 writes
+            os.makedirs(path, exist_ok=True)
+            lg.write_json(os.path.join(path, "config.json"), config)
+        distributed.barrier("purerl-run-dir-created")
         return cls(path, _jsonable(config))     # as it reads back (tuples become lists)
 
     @classmethod
@@ -159,6 +170,8 @@ class RunDir:
             x_axis: metric used as the TensorBoard step (default: the update counter).
             derived: extra ``[B, U]`` columns written first (e.g. ``episode_return_mean``).
         """
+        if not self.writes:
+            return
         history = {k: np.asarray(v) for k, v in history.items()}
         derived = {k: np.asarray(v) for k, v in (derived or {}).items()}
         columns = {**derived, **{k: history[k] for k in sorted(history)
@@ -197,7 +210,8 @@ class RunDir:
 
     def save_params(self, params: Any, name: str = "params") -> None:
         """Save params to ``<name>/`` (default the final ``params/``; orbax, written to a
-        temp dir and renamed, so a reader never sees half of it)."""
+        temp dir and renamed, so a reader never sees half of it). Several processes: every
+        one calls it (orbax's multi-host save), with global arrays or identical numpy."""
         import orbax.checkpoint as ocp
 
         with ocp.StandardCheckpointer() as saver:
@@ -214,13 +228,16 @@ class RunDir:
         path = os.path.abspath(os.path.join(self.path, "params"))
         if not os.path.exists(path):
             raise RunDirError(f"{self.path} has no final params (params/)")
-        return ocp.StandardCheckpointer().restore(path, abstract)
+        return ocp.StandardCheckpointer().restore(path, restore_target(abstract))
 
     def write_summary(self, summary: dict) -> dict:
         """Write ``summary.json`` (adding package versions and the machine); returns it."""
         summary = {**summary, "run_dir": self.path, "versions": lg.package_versions(),
                    "machine": lg.machine_description()}
-        lg.write_json(os.path.join(self.path, "summary.json"), summary)
+        if distributed.process_count() > 1:
+            summary["processes"] = distributed.process_count()
+        if self.writes:
+            lg.write_json(os.path.join(self.path, "summary.json"), summary)
         return summary
 
     def close(self) -> None:
