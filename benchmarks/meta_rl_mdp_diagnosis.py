@@ -31,6 +31,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from purerl.algos import ppo, rl2
@@ -106,10 +107,36 @@ def score_baselines(cfg: rl2.Config, num_eval_seeds: int = 3) -> dict:
         fn = jax.jit(lambda key, p=policy: ev.evaluate_trials(trial_env, p, tasks, key))
         per_seed = [float(fn(jax.random.PRNGKey(ev.HELDOUT_TASK_SEED + 1 + i)).mean())
                     for i in range(num_eval_seeds)]
+        per_ep = jax.jit(lambda key, p=policy: per_episode_returns(trial_env, p, tasks, key))(
+            jax.random.PRNGKey(ev.HELDOUT_TASK_SEED + 1)).mean(axis=0)
         out[name] = {"mean": float(np.mean(per_seed)), "per_seed": per_seed,
+                     "per_episode": np.asarray(per_ep).tolist(),
                      "wall_clock_s": time.perf_counter() - t0}
     out["optimum"] = {"mean": float(ev.optimal_returns(trial_env, tasks).mean())}
     return out
+
+
+def per_episode_returns(trial_env, policy, tasks, key) -> jax.Array:
+    """``[M, n]`` reward of each inner episode of ONE trial per task (as
+    ``ev.evaluate_trials``, split by ``info["episode_idx"]``): does the policy improve
+    from episode to episode of a trial, i.e. does it learn within the trial?"""
+    params = trial_env.params_for_tasks(tasks)
+    m = jax.tree.leaves(tasks)[0].shape[0]
+    n = trial_env.num_episodes
+    key_reset, key_run = jax.random.split(key)
+    obs, state = jax.vmap(trial_env.reset)(jax.random.split(key_reset, m), params)
+
+    def one_step(carry, key_t):
+        obs, state, hidden, reset, per_ep = carry
+        key_act, key_step = jax.random.split(key_t)
+        hidden, action = policy.act(hidden, obs, reset, key_act)
+        ts = jax.vmap(trial_env.step)(jax.random.split(key_step, m), state, action, params)
+        per_ep = per_ep + jax.nn.one_hot(ts.info["episode_idx"], n) * ts.reward[:, None]
+        return (ts.obs, ts.state, hidden, jnp.zeros_like(reset), per_ep), None
+
+    carry = (obs, state, policy.initial_hidden(m), jnp.ones((m,), bool), jnp.zeros((m, n)))
+    carry, _ = jax.lax.scan(one_step, carry, jax.random.split(key_run, trial_env.trial_length))
+    return carry[-1]
 
 
 def load_json() -> dict:
@@ -121,7 +148,7 @@ def load_json() -> dict:
 
 
 def train_and_score(cfg: rl2.Config, sweep: dict, tag: str, eval_every: int,
-                    command: str) -> list[dict]:
+                    command: str, save_params: str | None = None) -> list[dict]:
     setup = rl2.build(cfg)
     points = sw.grid_points(sweep)
     sw.check_points(cfg, points)
@@ -152,6 +179,16 @@ def train_and_score(cfg: rl2.Config, sweep: dict, tag: str, eval_every: int,
     # The same params acting by arg-max (is the sampling noise what costs the score?)
     score_argmax, _ = rl2.make_evaluator(dataclasses.replace(cfg, eval_greedy=True), setup)
     final_argmax = np.asarray(score_argmax(result.state.train_state.params)).mean(axis=1)
+    tasks = ev.heldout_tasks(setup.trial_env.env, cfg.num_tasks)
+    per_ep = jax.jit(jax.vmap(lambda p: per_episode_returns(
+        setup.trial_env, ev.network_policy(setup.net, p), tasks,
+        jax.random.PRNGKey(ev.HELDOUT_TASK_SEED + 1)).mean(axis=0)))(
+        result.state.train_state.params)
+    per_ep = np.asarray(per_ep)                                    # [B, n]
+    if save_params:
+        import pickle
+        with open(save_params, "wb") as f:
+            pickle.dump(jax.tree.map(np.asarray, result.state.train_state.params), f)
     rows = []
     for g, point in enumerate(points):
         seeds = final[g * cfg.num_seeds:(g + 1) * cfg.num_seeds]
@@ -159,6 +196,7 @@ def train_and_score(cfg: rl2.Config, sweep: dict, tag: str, eval_every: int,
             "tag": tag, "setting": setting_key(cfg), "point": point,
             "config": {k: v for k, v in dataclasses.asdict(cfg).items()},
             "score_per_seed": seeds.tolist(), "mean": float(seeds.mean()),
+            "per_episode": per_ep[g * cfg.num_seeds:(g + 1) * cfg.num_seeds].mean(axis=0).tolist(),
             "argmax_mean": float(final_argmax[g * cfg.num_seeds:(g + 1) * cfg.num_seeds].mean()),
             "stderr": float(seeds.std(ddof=1) / np.sqrt(len(seeds))) if len(seeds) > 1 else None,
             "curve": [(u, float(np.mean(s[g * cfg.num_seeds:(g + 1) * cfg.num_seeds])))
@@ -188,12 +226,14 @@ def render(data: dict) -> str:
              f"{package_versions().get('jax', '?')}.", ""]
     for setting, base in data["baselines"].items():
         lines += [f"## Setting {setting}", "",
-                  "| method | score | normalised by optimum |", "|---|---|---|"]
+                  "| method | score | normalised by optimum | per inner episode |",
+                  "|---|---|---|---|"]
         opt = base["optimum"]["mean"]
         for name in ("random", "greedy", "psrl", "oracle", "optimum"):
             if name in base:
+                per_ep = " ".join(f"{x:.2f}" for x in base[name].get("per_episode", []))
                 lines.append(f"| {name} | {base[name]['mean']:.2f} | "
-                             f"{base[name]['mean'] / opt:.3f} |")
+                             f"{base[name]['mean'] / opt:.3f} | {per_ep or '-'} |")
         lines += ["", "| tag | overrides | grid point | RL^2 score | +- | vs greedy | "
                   "normalised | arg-max actions | seeds | env steps/seed | "
                   "wall-clock (runs in call) | load avg |",
@@ -216,8 +256,9 @@ def render(data: dict) -> str:
             if r["setting"] != setting:
                 continue
             curve = " ".join(f"{u}:{s:.1f}" for u, s in r["curve"])
+            per_ep = " ".join(f"{x:.2f}" for x in r.get("per_episode", []))
             lines.append(f"- `{r['tag']}` {fmt_point(r['point'])}: `{r['command']}`; "
-                         f"curve {curve}")
+                         f"curve {curve}; per inner episode {per_ep or '-'}")
         lines.append("")
     findings = os.path.join(RESULTS, "meta_rl_mdp_diagnosis_findings.md")
     if os.path.exists(findings):
@@ -236,13 +277,14 @@ def main(argv: list[str]) -> None:
     p.add_argument("--eval_every", type=int, default=50,
                    help="updates between held-out evaluations (a divisor of num_updates)")
     p.add_argument("--baselines_only", action="store_true")
+    p.add_argument("--save_params", default=None, help="pickle the final params [B, ...] here")
     p.add_argument("--write_md", action="store_true", help="only re-render the md")
     args = p.parse_args(argv)
     data = load_json()
     if not args.write_md:
         cfg = make_config(args.set)
         key = setting_key(cfg)
-        if key not in data["baselines"]:
+        if "per_episode" not in data["baselines"].get(key, {}).get("greedy", {}):
             print(f"baselines for {key} ...", flush=True)
             data["baselines"][key] = score_baselines(cfg)
             write_json(JSON_PATH, data)
@@ -251,7 +293,8 @@ def main(argv: list[str]) -> None:
         if not args.baselines_only:
             sweep = sw.parse_sweep(args.sweep, ppo.SWEEPABLE, {"tau": "gae_lambda"})
             command = "python benchmarks/meta_rl_mdp_diagnosis.py " + shlex.join(argv)
-            rows = train_and_score(cfg, sweep, args.tag, args.eval_every, command)
+            rows = train_and_score(cfg, sweep, args.tag, args.eval_every, command,
+                                   args.save_params)
             for r in rows:
                 r["overrides"] = " ".join(args.set)
                 print(f"{r['tag']} {fmt_point(r['point'])}: {r['mean']:.2f} "
