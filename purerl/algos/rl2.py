@@ -95,6 +95,9 @@ class Config:
     reward_scale: float = 1.0
     """Multiply rewards by this for the value targets (e.g. 0.1 for trials whose
     returns are in the hundreds); the agent's reward input and reported scores stay raw."""
+    normalize_value: bool = False
+    """The critic predicts returns normalised by running statistics of the value targets
+    (``ppo.PPOConfig.normalize_value``); an alternative to picking reward_scale by hand."""
     non_linearity: Literal["none", "tanh", "relu", "sigmoid"] = "none"
     """Output activation of the value head."""
     hidden_size: int = 256
@@ -169,7 +172,8 @@ class Config:
             gamma=self.gamma, gae_lambda=self.gae_lambda, clip_eps=self.clip_eps, vf_coef=self.vf_coef,
             ent_coef=self.ent_coef, max_grad_norm=self.max_grad_norm,
             target_kl=self.target_kl, clip_value=self.clip_value,
-            reward_scale=self.reward_scale, log_every=self.log_every)
+            reward_scale=self.reward_scale, normalize_value=self.normalize_value,
+            log_every=self.log_every)
 
 
 class Setup(NamedTuple):

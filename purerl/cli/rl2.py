@@ -105,6 +105,9 @@ class Args:
     reward_scale: float = 1.0
     """Multiply rewards by this for the value targets (e.g. 0.1 for trials whose
     returns are in the hundreds); the agent's reward input and reported scores stay raw."""
+    normalize_value: bool = False
+    """Critic on returns normalised by running statistics of the value targets (instead
+    of a hand-picked reward_scale). Not in the seed project."""
     non_linearity: Literal["none", "tanh", "relu", "sigmoid"] = "none"
     """Output activation of the value head."""
     hidden_size: int = 256
