@@ -8,10 +8,10 @@ seed's known defect 7). This buffer keeps, per env, one ring of single frames an
 of transitions pointing into it, and rebuilds both stacks when sampling:
 
 * frames ``[N, F, H, W, C]`` uint8: the newest frame of every observation an env produced,
-  in order. A step writes the newest frame of the transition's ``next_obs`` (the true
-  final observation at an episode end) and, when the episode ended, also the newest frame
-  of the reset observation that follows; frame ``i`` of the ring has the unwrapped number
-  ``i + F * wraps`` (int32 counters: < 2^31 frames per env).
+  in order: ``start_episode`` writes the first observation's, each ``add`` the newest frame
+  of the transition's ``next_obs`` (the true final observation at an episode end). Frame
+  ``i`` of the ring has the unwrapped number ``i + F * wraps`` (int32 counters: < 2^31
+  frames per env).
 * transitions ``[N, T]``: action, reward, terminated, ``obs_frame`` (number of the newest
   frame of ``obs``) and ``start_frame`` (number of its episode's first frame).
 
@@ -23,8 +23,8 @@ oldest frame first: ``[B, H, W, k * C]`` (FrameStack's layout).
 
 Sizes: ``T = ceil(capacity / N)`` transitions per env. An episode of L >= ``min_episode_length``
 steps writes L + 1 frames, so the frames that the T stored transitions need fit in
-``F = T + ceil(T / L) + k + 2`` slots (one spare slot: the reset frame is written
-unconditionally and then kept only at an episode end). Memory per transition is about
+``F = T + ceil(T / L) + k + 2`` slots (one spare: ``start_episode`` with ``where`` false
+writes into the next free slot and keeps nothing). Memory per transition is about
 ``H W C (1 + 1/L) + 4 A + 13`` bytes: for 84x84 RGB, k = 3, L = 250 (cheetah-run, R = 4),
 A = 6 it is 21,277 bytes (6x less than one 9 x 84 x 84 stack, 6x less than the seed's 2
 stacks): capacity 1e5 takes 2.13 GB per seed, 1e6 21.3 GB per seed; N vmapped seeds take N
@@ -93,14 +93,22 @@ class PixelBatch(NamedTuple):
 
 
 class FrameBuffer(NamedTuple):
-    """``init(first_frames [N, H, W, C]) -> state``; ``add(state, action [N, A], reward [N],
-    terminated [N], done [N], next_frame [N, H, W, C], reset_frame [N, H, W, C]) -> state``
-    (``next_frame``: newest frame of the true next observation; ``reset_frame``: newest frame
-    of the observation after an auto-reset, used where ``done``); ``sample(state, key,
-    batch_size) -> PixelBatch``; ``transitions_per_env`` T; ``frame_slots`` F;
-    ``bytes_per_seed``."""
+    """The buffer's pure functions and sizes.
+
+    * ``init() -> state`` (empty);
+    * ``start_episode(state, first_frame [N, H, W, C], where=None [N] bool) -> state``: the
+      (newest frame of the) first observation of a new episode, for the envs ``where``
+      says (default all); call it after ``init`` and after every episode end;
+    * ``add(state, action [N, A], reward [N], terminated [N], next_frame [N, H, W, C]) ->
+      state``: one transition per env from the current observation; ``next_frame`` is the
+      newest frame of the TRUE next observation (``info["final_obs"]`` at an episode end);
+    * ``sample(state, key, batch_size) -> PixelBatch``;
+    * ``transitions_per_env`` T, ``frame_slots`` F, ``bytes_per_seed`` (device bytes of one
+      state: what each vmapped seed costs).
+    """
 
     init: Any
+    start_episode: Any
     add: Any
     sample: Any
     transitions_per_env: int
@@ -136,34 +144,33 @@ def make_frame_buffer(capacity: int, num_envs: int, frame_shape: tuple[int, ...]
     frame_bytes = int(np.prod(frame_shape))
     per_seed = n * (f_cap * frame_bytes + t_cap * (4 * action_dim + 4 + 1 + 8)) + 12 * n + 4
 
-    def init(first_frames: jax.Array) -> FrameBufferState:
-        frames = jnp.zeros((n, f_cap, *frame_shape), jnp.uint8).at[:, 0].set(first_frames)
-        zeros_t = jnp.zeros((n, t_cap), jnp.int32)
-        return FrameBufferState(frames, jnp.zeros((n, t_cap, action_dim), jnp.float32),
+    def init() -> FrameBufferState:
+        zeros_t, zeros_n = jnp.zeros((n, t_cap), jnp.int32), jnp.zeros((n,), jnp.int32)
+        return FrameBufferState(jnp.zeros((n, f_cap, *frame_shape), jnp.uint8),
+                                jnp.zeros((n, t_cap, action_dim), jnp.float32),
                                 jnp.zeros((n, t_cap), jnp.float32), jnp.zeros((n, t_cap), bool),
-                                zeros_t, zeros_t, jnp.ones((n,), jnp.int32),
-                                jnp.zeros((n,), jnp.int32), jnp.zeros((n,), jnp.int32),
+                                zeros_t, zeros_t, zeros_n, zeros_n, zeros_n,
                                 jnp.zeros((), jnp.int32))
 
-    def add(s: FrameBufferState, action, reward, terminated, done, next_frame, reset_frame
-            ) -> FrameBufferState:
+    def start_episode(s: FrameBufferState, first_frame: jax.Array,
+                      where: jax.Array | None = None) -> FrameBufferState:
+        begin = jnp.ones((n,), bool) if where is None else where.astype(bool)
+        frames = s.frames.at[jnp.arange(n), s.next_frame % f_cap].set(first_frame)
+        return s._replace(frames=frames, next_frame=s.next_frame + begin,
+                          current_frame=jnp.where(begin, s.next_frame, s.current_frame),
+                          current_start=jnp.where(begin, s.next_frame, s.current_start))
+
+    def add(s: FrameBufferState, action, reward, terminated, next_frame) -> FrameBufferState:
         slot = s.count % t_cap
-        envs = jnp.arange(n)
-        frames = s.frames.at[envs, s.next_frame % f_cap].set(next_frame)
-        frames = frames.at[envs, (s.next_frame + 1) % f_cap].set(reset_frame)
-        done = done.astype(bool)
-        reset_at = s.next_frame + 1
         return FrameBufferState(
-            frames=frames,
+            frames=s.frames.at[jnp.arange(n), s.next_frame % f_cap].set(next_frame),
             action=s.action.at[:, slot].set(action.astype(jnp.float32)),
             reward=s.reward.at[:, slot].set(reward.astype(jnp.float32)),
             terminated=s.terminated.at[:, slot].set(terminated.astype(bool)),
             obs_frame=s.obs_frame.at[:, slot].set(s.current_frame),
             start_frame=s.start_frame.at[:, slot].set(s.current_start),
-            next_frame=s.next_frame + 1 + done.astype(jnp.int32),
-            current_frame=jnp.where(done, reset_at, s.next_frame),
-            current_start=jnp.where(done, reset_at, s.current_start),
-            count=s.count + 1)
+            next_frame=s.next_frame + 1, current_frame=s.next_frame,
+            current_start=s.current_start, count=s.count + 1)
 
     def stack(frames, env, newest, start):              # env, newest, start: [B]
         numbers = jnp.maximum(newest[:, None] - k + 1 + jnp.arange(k), start[:, None])
@@ -181,4 +188,4 @@ def make_frame_buffer(capacity: int, num_envs: int, frame_shape: tuple[int, ...]
                           s.reward[env, slot], stack(s.frames, env, p + 1, start),
                           s.terminated[env, slot])
 
-    return FrameBuffer(init, add, sample, t_cap, f_cap, per_seed)
+    return FrameBuffer(init, start_episode, add, sample, t_cap, f_cap, per_seed)

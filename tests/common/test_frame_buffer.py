@@ -48,15 +48,16 @@ def test_stacks_match_frame_stack_over_episodes_and_wraparound():
                             frame_stack=k, min_episode_length=3)
     assert buf.transitions_per_env == 6 and buf.frame_slots == 6 + 2 + 3 + 2
     obs, state = env.reset(jax.random.key(0), None)
-    bstate = buf.init(obs[..., -2:])
+    bstate = buf.start_episode(buf.init(), obs[..., -2:])
     add = jax.jit(buf.add)
+    start = jax.jit(buf.start_episode)
     seen = []
     starts = set()
     for t in range(23):                                      # > 4 episodes, ring wraps
         action = jnp.full((n, 1), 0.01 * t)
         ts = env.step(jax.random.key(t), state, action, None)
-        bstate = add(bstate, action, ts.reward, ts.terminated, ts.done,
-                     ts.info["final_obs"][..., -2:], ts.obs[..., -2:])
+        bstate = add(bstate, action, ts.reward, ts.terminated, ts.info["final_obs"][..., -2:])
+        bstate = start(bstate, ts.obs[..., -2:], ts.done)
         seen.append((np.asarray(obs), np.asarray(action), np.asarray(ts.reward),
                      np.asarray(ts.info["final_obs"])))
         obs, state = ts.obs, ts.state
