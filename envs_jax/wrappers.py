@@ -93,6 +93,130 @@ class AutoReset(Wrapper):
 
 
 
+DMC_ACTION_REPEAT: dict[str, int] = {
+    "finger_spin": 2, "walker_walk": 2, "cartpole_swingup": 8, "cheetah_run": 4,
+    "reacher_easy": 4, "ball_in_cup_catch": 4,
+}
+"""Action repeat per DMC task (``domain_task``) of the pixel-RL benchmarks: PlaNet's choice,
+used by SAC+AE (Yarats et al. 2019) and reproduced in CURL's Table 3."""
+
+
+class ActionRepeat(Wrapper):
+    """Applies each action ``repeat`` times; one step of this env is ``repeat`` inner steps.
+
+    Rewards of the inner steps are summed; the loop stops early at the first inner step
+    with ``terminated | truncated`` (later inner steps are computed, as ``lax.scan`` must,
+    but discarded: state, obs, flags and info stay those of the step that ended the
+    episode). ``obs`` / ``info["final_obs"]`` are the last inner step's, so an inner env
+    that renders pays for ``repeat`` images: render outside this wrapper where that
+    matters (``envs_jax.mjx.pixels``). ``info["env_steps"]`` ``[]`` int32 counts the inner
+    steps taken. Semantics of dmc2gym's ``DMCWrapper.step`` (``frame_skip``).
+
+    The state is the inner env's state (no wrapper state). ``episode_length`` (when the
+    inner env has one) is ``ceil(inner / repeat)`` agent steps, dmc2gym's
+    ``max_episode_steps = (1000 + R - 1) // R``; ``dt`` is ``repeat`` x the inner one.
+
+    Args:
+        env: the inner env (no auto-reset inside).
+        repeat: R >= 1 (``DMC_ACTION_REPEAT`` for the DMC benchmarks).
+
+    Raises:
+        ValueError: ``repeat`` is not an integer >= 1.
+    """
+
+    def __init__(self, env: Environment, repeat: int):
+        super().__init__(env)
+        self.repeat = check_int("ActionRepeat", "repeat", repeat, minimum=1)
+
+    @property
+    def episode_length(self) -> int:
+        return -(-int(self.env.episode_length) // self.repeat)
+
+    @property
+    def dt(self) -> float:
+        return float(self.env.dt) * self.repeat
+
+    def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any) -> EnvStep:
+        keys = jax.random.split(key, self.repeat)
+        ts = self.env.step(keys[0], state, action, params)
+        ts = ts._replace(reward=ts.reward.astype(jnp.float32),
+                         info={**ts.info, "env_steps": jnp.ones((), jnp.int32)})
+
+        def env_step(ts: EnvStep, key_i: jax.Array):
+            new = self.env.step(key_i, ts.state, action, params)
+            ended = ts.terminated | ts.truncated
+            new = new._replace(reward=ts.reward + new.reward.astype(jnp.float32),
+                               info={**new.info, "env_steps": ts.info["env_steps"] + 1})
+            return tree_select(ended, ts, new), None
+
+        if self.repeat > 1:
+            ts, _ = jax.lax.scan(env_step, ts, keys[1:])
+        return ts
+
+
+@struct.dataclass
+class FrameStackState:
+    """State of ``FrameStack``: ``env_state`` (inner) and ``stacked`` ``[H, W, k * C]``, the
+    observation being returned (the k newest frames, oldest first)."""
+
+    env_state: Any
+    stacked: jax.Array
+
+
+class FrameStack(Wrapper):
+    """Stacks the ``k`` newest image observations along the channel axis.
+
+    Channel layout: inner frames ``[H, W, C]`` (channels last, as ``envs_jax.mjx.render``
+    and flax convolutions use) give ``[H, W, k * C]`` with frame ``i`` (0 = oldest) at
+    channels ``[i * C, (i + 1) * C)``: for RGB, ``[..., 0:3]`` is the oldest frame and
+    ``[..., 3k-3:3k]`` the newest. This is dmc2gym/SAC+AE's ``FrameStack`` (channel-first
+    ``[k * C, H, W]`` there) with the channel axis moved last. On reset the first frame is
+    repeated ``k`` times. ``info["final_obs"]`` is the stack ending in the inner
+    ``final_obs``; the inner env must not auto-reset (put auto-reset outside).
+
+    Args:
+        env: inner env with ``[H, W, C]`` observations.
+        k: frames per observation, >= 1 (SAC+AE: 3).
+
+    Raises:
+        ValueError: ``k`` is not an integer >= 1.
+    """
+
+    def __init__(self, env: Environment, k: int = 3):
+        super().__init__(env)
+        self.k = check_int("FrameStack", "k", k, minimum=1)
+
+    def reset(self, key: jax.Array, params: Any) -> tuple[jax.Array, FrameStackState]:
+        obs, env_state = self.env.reset(key, params)
+        stacked = jnp.concatenate([obs] * self.k, axis=-1)
+        return stacked, FrameStackState(env_state, stacked)
+
+    def _push(self, stacked: jax.Array, frame: jax.Array) -> jax.Array:
+        return jnp.concatenate([stacked[..., frame.shape[-1]:], frame], axis=-1)
+
+    def step(self, key: jax.Array, state: FrameStackState, action: jax.Array,
+             params: Any) -> EnvStep:
+        ts = self.env.step(key, state.env_state, action, params)
+        stacked = self._push(state.stacked, ts.obs)
+        info = {**ts.info, "final_obs": self._push(state.stacked, ts.info["final_obs"])}
+        return ts._replace(obs=stacked, state=FrameStackState(ts.state, stacked), info=info)
+
+    def observation_space(self, params: Any) -> spaces.Box:
+        """``Box`` of ``[H, W, k * C]`` (inner bounds tiled).
+
+        Raises:
+            TypeError: the inner space is not a ``Box``.
+        """
+        space = self.env.observation_space(params)
+        if not isinstance(space, spaces.Box):
+            raise TypeError(f"FrameStack: expected a Box observation space, got {space!r}")
+        low = np.broadcast_to(np.asarray(space.low), space.shape)
+        high = np.broadcast_to(np.asarray(space.high), space.shape)
+        shape = (*space.shape[:-1], space.shape[-1] * self.k)
+        return spaces.Box(np.concatenate([low] * self.k, -1), np.concatenate([high] * self.k, -1),
+                          shape, space.dtype)
+
+
 class FlattenObservation(Wrapper):
     """Observations ``[*obs_shape]`` (a board, an image) as float32 vectors ``[prod(obs_shape)]``.
 

@@ -348,3 +348,95 @@ class GaussianActorCritic(nn.Module):
     def initial_hidden(num_envs: int) -> jax.Array:
         """Dummy recurrent state ``[N, 1]`` float32 (keeps one calling convention)."""
         return jnp.zeros((num_envs, 1), jnp.float32)
+
+
+# ------------------------------------------------------------------ pixel encoder / decoder
+# SAC+AE's (Yarats et al. 2019, arXiv 1910.01741; pytorch_sac_ae ``encoder.py``,
+# ``decoder.py``, ``utils.weight_init``), images channels last ``[..., H, W, C]``.
+
+
+def delta_orthogonal(scale: float = float(np.sqrt(2.0))) -> Callable:
+    """Conv kernel init ``[kh, kw, in, out]``: zero except the centre tap, an orthogonal
+    ``[in, out]`` matrix of gain ``scale`` (ReLU gain sqrt 2; pytorch_sac_ae ``weight_init``,
+    after Xiao et al. 2018's delta-orthogonal init)."""
+
+    def init(key, shape, dtype=jnp.float32):
+        kh, kw, c_in, c_out = shape
+        centre = nn.initializers.orthogonal(scale)(key, (c_in, c_out), dtype)
+        return jnp.zeros(shape, dtype).at[kh // 2, kw // 2].set(centre)
+
+    return init
+
+
+def conv_output_side(image_size: int, num_layers: int) -> int:
+    """Side of the conv trunk's output: 3x3 VALID convs, the first of stride 2
+    (84 -> 41 -> 39 -> 37 -> 35 for 4 layers)."""
+    return (image_size - 3) // 2 + 1 - 2 * (num_layers - 1)
+
+
+class PixelConvs(nn.Module):
+    """The shared conv trunk: ``obs [..., H, W, C]`` uint8 -> ``obs / 255`` -> ``num_layers``
+    3x3 VALID convs of ``num_filters`` (stride 2, then 1) with ReLU -> ``[..., h, h, F]``."""
+
+    num_layers: int = 4
+    num_filters: int = 32
+
+    @nn.compact
+    def __call__(self, obs: jax.Array) -> jax.Array:
+        lead = obs.shape[:-3]
+        x = obs.reshape(-1, *obs.shape[-3:]).astype(jnp.float32) / 255.0
+        for i in range(self.num_layers):
+            x = nn.relu(nn.Conv(self.num_filters, (3, 3), strides=2 if i == 0 else 1,
+                                padding="VALID", kernel_init=delta_orthogonal(),
+                                bias_init=nn.initializers.zeros)(x))
+        return x.reshape(*lead, *x.shape[1:])
+
+
+class EncoderHead(nn.Module):
+    """``conv features [..., h, w, F]`` -> flatten -> Linear(feature_dim, orthogonal) ->
+    LayerNorm (affine) -> tanh: ``[..., feature_dim]`` in (-1, 1)."""
+
+    feature_dim: int = 50
+
+    @nn.compact
+    def __call__(self, conv: jax.Array) -> jax.Array:
+        x = conv.reshape(*conv.shape[:-3], -1)
+        x = nn.Dense(self.feature_dim, kernel_init=nn.initializers.orthogonal(),
+                     bias_init=nn.initializers.zeros)(x)
+        return jnp.tanh(nn.LayerNorm(epsilon=1e-5)(x))
+
+
+class PixelDecoder(nn.Module):
+    """``h [..., feature_dim]`` -> image ``[..., S, S, channels]`` (no output activation).
+
+    Linear to ``F * h * h`` (h = ``conv_output_side``), ReLU, ``num_layers - 1`` 3x3
+    stride-1 transposed convs with ReLU (h + 2 each), then a 3x3 stride-2 transposed conv to
+    ``channels`` whose output padding (PyTorch's ``output_padding``: 1 for even S, 0 for odd)
+    lands exactly on S (35 -> 37 -> 39 -> 41 -> 84 for 84x84, 4 layers).
+    """
+
+    image_size: int = 84
+    channels: int = 9
+    num_layers: int = 4
+    num_filters: int = 32
+
+    @nn.compact
+    def __call__(self, h: jax.Array) -> jax.Array:
+        side = conv_output_side(self.image_size, self.num_layers)
+        lead = h.shape[:-1]
+        x = nn.relu(nn.Dense(self.num_filters * side * side,
+                             kernel_init=nn.initializers.orthogonal(),
+                             bias_init=nn.initializers.zeros)(h.reshape(-1, h.shape[-1])))
+        x = x.reshape(-1, side, side, self.num_filters)
+        for _ in range(self.num_layers - 1):
+            x = nn.relu(nn.ConvTranspose(self.num_filters, (3, 3), padding="VALID",
+                                         kernel_init=delta_orthogonal(),
+                                         bias_init=nn.initializers.zeros)(x))
+        first = x.shape[1]                         # side after the first conv, e.g. 41
+        # lax.conv_transpose pads the 2x-dilated input: (k - 1, k - 1 + output_padding).
+        out_pad = self.image_size - (2 * (first - 1) + 3)
+        x = nn.ConvTranspose(self.channels, (3, 3), strides=(2, 2),
+                             padding=((2, 2 + out_pad), (2, 2 + out_pad)),
+                             kernel_init=delta_orthogonal(),
+                             bias_init=nn.initializers.zeros)(x)
+        return x.reshape(*lead, *x.shape[1:])
