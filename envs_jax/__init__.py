@@ -12,6 +12,11 @@ Registered ids (defaults in brackets):
   MuJoCo costs seconds to import): ``"hopper"``, ``"halfcheetah"``, ``"walker2d"``,
   ``"ant"``, ``"antmaze-umaze"``, ``"antmaze-medium"``, ``"antmaze-large"``,
   ``"cheetah-run"``, ``"amp-humanoid"``.
+* brax and MuJoCo Playground envs (``envs_jax.brax_adapter.BraxAdapter``; brax / Playground
+  imported on first ``make``): ``"brax/<name>"`` (``BRAX_ENV_IDS``: ``"brax/ant"``,
+  ``"brax/inverted_pendulum"``...; any name in brax's registry) and ``"playground/<Name>"``
+  (``PLAYGROUND_ENV_IDS``, the DM Control suite: ``"playground/CartpoleBalance"``,
+  ``"playground/CheetahRun"``...; needs the ``playground`` extra).
 
 ``make`` returns the base environment: it does NOT auto-reset. Typical training stack:
 ``VecEnv(AutoReset(RecordEpisodeStats(env)), num_envs)``.
@@ -27,12 +32,16 @@ import functools
 from collections.abc import Callable
 
 from envs_jax.bandits import BernoulliBandit
+from envs_jax.brax_adapter import (BRAX_ENV_IDS, BRAX_PREFIX, PLAYGROUND_ENV_IDS,
+                                   PLAYGROUND_PREFIX)
 from envs_jax.core import Environment, EnvStep, MetaEnvironment
 from envs_jax.meta import TrialWrapper
 from envs_jax.tabular import RandomMDP
 
 __all__ = [
+    "BRAX_ENV_IDS",
     "MJX_ENV_IDS",
+    "PLAYGROUND_ENV_IDS",
     "EnvStep",
     "Environment",
     "MetaEnvironment",
@@ -87,7 +96,8 @@ def make(env_id: str, **kwargs) -> tuple[Environment, object]:
     """Builds a registered environment.
 
     Args:
-        env_id: a registered id, or ``"gymnax/<ID>"`` for any gymnax id.
+        env_id: a registered id, or ``"gymnax/<ID>"`` for any gymnax id, ``"brax/<name>"``
+            for any env in brax's registry, ``"playground/<Name>"`` for any Playground env.
         **kwargs: passed to the factory (e.g. ``num_arms=10``).
 
     Returns:
@@ -100,10 +110,19 @@ def make(env_id: str, **kwargs) -> tuple[Environment, object]:
         env = _REGISTRY[env_id](**kwargs)
     elif isinstance(env_id, str) and env_id.startswith(GYMNAX_PREFIX):
         env = _make_gymnax(env_id[len(GYMNAX_PREFIX) :], **kwargs)
+    elif isinstance(env_id, str) and env_id.startswith(BRAX_PREFIX):
+        from envs_jax.brax_adapter import make_brax
+
+        env = make_brax(env_id[len(BRAX_PREFIX) :], **kwargs)
+    elif isinstance(env_id, str) and env_id.startswith(PLAYGROUND_PREFIX):
+        from envs_jax.brax_adapter import make_playground
+
+        env = make_playground(env_id[len(PLAYGROUND_PREFIX) :], **kwargs)
     else:
         raise ValueError(
             f"make: unknown env id {env_id!r}; registered: {', '.join(registered_envs())} "
-            f"(and '{GYMNAX_PREFIX}<ID>' for any gymnax id)"
+            f"(and '{GYMNAX_PREFIX}<ID>' for any gymnax id, '{BRAX_PREFIX}<name>' for any "
+            f"brax env, '{PLAYGROUND_PREFIX}<Name>' for any Playground env)"
         )
     return env, env.default_params()
 
@@ -151,3 +170,18 @@ def _lazy(target: str, fixed: dict) -> Callable[..., Environment]:
 
 for _env_id, (_target, _fixed) in _MJX_FACTORIES.items():
     register(_env_id, _lazy(_target, _fixed))
+
+
+def _brax_factory(kind: str, name: str) -> Callable[..., Environment]:
+    def factory(**kwargs) -> Environment:
+        from envs_jax import brax_adapter
+
+        return getattr(brax_adapter, f"make_{kind}")(name, **kwargs)
+
+    return factory
+
+
+for _env_id in BRAX_ENV_IDS:
+    register(_env_id, _brax_factory("brax", _env_id[len(BRAX_PREFIX):]))
+for _env_id in PLAYGROUND_ENV_IDS:
+    register(_env_id, _brax_factory("playground", _env_id[len(PLAYGROUND_PREFIX):]))

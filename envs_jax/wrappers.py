@@ -428,7 +428,9 @@ def vec_env(env_id: str, env: Environment, num_envs: int) -> VecEnv:
     a full reset at every step (an MJX reset builds a fresh ``mjx.Data``, often runs a
     forward pass, and DMC cheetah-run settles for 200 physics steps), while
     ``CachedAutoReset`` restores each env's initial state drawn at ``reset`` (every episode
-    of one env starts from the same state; the ``num_envs`` envs differ). Cheap
+    of one env starts from the same state; the ``num_envs`` envs differ). So do envs that
+    set ``costly_reset = True`` (``envs_jax.brax_adapter.BraxAdapter``: brax / Playground
+    physics, whose own ``AutoResetWrapper`` caches the first state the same way). Cheap
     envs (gymnax, bandits, tabular) keep ``AutoReset``: a fresh initial state per episode.
 
     Args:
@@ -439,5 +441,6 @@ def vec_env(env_id: str, env: Environment, num_envs: int) -> VecEnv:
     Raises:
         ValueError: if ``num_envs < 1`` (from ``VecEnv``).
     """
-    auto_reset = CachedAutoReset if is_mjx_env(env_id, env) else AutoReset
+    costly = is_mjx_env(env_id, env) or getattr(env, "costly_reset", False)
+    auto_reset = CachedAutoReset if costly else AutoReset
     return VecEnv(auto_reset(RecordEpisodeStats(env)), num_envs)

@@ -15,8 +15,10 @@ import pytest
 
 import envs_jax
 
-# MJX tasks have their own contract tests (tests/envs/mjx/) that share one compile per task.
-ENV_IDS = [i for i in envs_jax.registered_envs() if i not in envs_jax.MJX_ENV_IDS]
+# MJX tasks have their own contract tests (tests/envs/mjx/) that share one compile per task;
+# brax / Playground ids are checked on a handful of envs in tests/envs/test_brax_adapter.py.
+_OWN_TESTS = {*envs_jax.MJX_ENV_IDS, *envs_jax.BRAX_ENV_IDS, *envs_jax.PLAYGROUND_ENV_IDS}
+ENV_IDS = [i for i in envs_jax.registered_envs() if i not in _OWN_TESTS]
 BATCH = 4
 
 
