@@ -70,6 +70,9 @@ PAPER_MDP = {
     "eps_greedy": {10: 132.8, 25: 377.3, 50: 823.3, 75: 1293.9, 100: 1778.2},
     "greedy": {10: 134.8, 25: 368.8, 50: 769.3, 75: 1172.9, 100: 1578.5},
 }
+# The paper's Greedy / eps-greedy columns, beside our empirical-mean reading of them.
+PAPER_MDP["greedy_empirical"] = PAPER_MDP["greedy"]
+PAPER_MDP["eps_greedy_empirical"] = PAPER_MDP["eps_greedy"]
 # SNAIL paper (Mishra et al. 2018), Table 4: MDP scores / value-iteration optimum.
 PAPER_SNAIL_NORMALISED = {
     "random": {10: 0.482, 25: 0.482, 50: 0.481, 75: 0.482, 100: 0.481},
@@ -233,6 +236,13 @@ def mdp_rows(n: int, args: Args) -> list[dict]:
                        [jnp.float32(e) for e in EPSILON_GRID],
                        [{"epsilon": e} for e in EPSILON_GRID]),
         "psrl": (lambda h: mdps.psrl(**sizes), [None], [{}]),
+        # The paper's Greedy read as an estimate initialised at zero (mdps module doc).
+        "greedy_empirical": (lambda h: mdps.greedy(**sizes, reward_estimate="empirical"),
+                             [None], [{"reward_estimate": "empirical"}]),
+        "eps_greedy_empirical": (
+            lambda h: mdps.epsilon_greedy(h, **sizes, reward_estimate="empirical"),
+            [jnp.float32(e) for e in EPSILON_GRID],
+            [{"epsilon": e, "reward_estimate": "empirical"} for e in EPSILON_GRID]),
     }
     optimal = ev.optimal_returns(env, tasks)
     optimum = float(optimal.mean())
@@ -332,6 +342,17 @@ def write_markdown(path: str, rows: list[dict], command: str, total_s: float) ->
         f.write("\n".join(lines))
 
 
+def _merge_with_existing(path: str, rows: list[dict]) -> list[dict]:
+    """Rows of settings not scored in this run are kept from ``path`` (a run restricted with
+    ``--task`` / ``--n`` / ``--k`` must not drop the other settings' rows)."""
+    if not os.path.exists(path):
+        return rows
+    with open(path) as f:
+        old = json.load(f)
+    done = {(r["task"], r["n"], r["k"]) for r in rows}
+    return [r for r in old if (r["task"], r["n"], r["k"]) not in done] + rows
+
+
 def main(args: Args) -> None:
     command = "python benchmarks/meta_rl_baselines.py " + " ".join(sys.argv[1:])
     if args.markdown_only:
@@ -356,6 +377,7 @@ def main(args: Args) -> None:
                 rows += mdp_rows(n, args)
     total = time.perf_counter() - start
     os.makedirs(os.path.dirname(args.out_prefix) or ".", exist_ok=True)
+    rows = _merge_with_existing(args.out_prefix + ".json", rows)
     write_json(args.out_prefix + ".json", rows)
     write_markdown(args.out_prefix + ".md", rows, command.strip(), total)
     print(f"wrote {args.out_prefix}.json/.md in {total / 60:.1f} min")

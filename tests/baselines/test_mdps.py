@@ -60,6 +60,33 @@ def test_reward_posterior_and_map_transitions_by_hand():
     np.testing.assert_allclose(p[0, 2, 0], [1 / 3] * 3, rtol=1e-6)  # unvisited: uniform
 
 
+def test_empirical_reward_mean_by_hand():
+    n = jnp.zeros((1, S, A))
+    stats = mdps.MDPStats(None, n.at[0, 0, 1].set(6.0).at[0, 2, 0].set(-1.0),
+                          n.at[0, 0, 1].set(3.0).at[0, 2, 0].set(2.0), None, None, None)
+    mean = np.asarray(mdps.empirical_reward_mean(stats))[0]
+    expected = np.zeros((S, A))
+    expected[0, 1], expected[2, 0] = 2.0, -0.5  # 6 / 3 and -1 / 2; untried pairs: 0
+    np.testing.assert_allclose(mean, expected)
+
+
+@pytest.mark.parametrize("estimate, expected_action", [("posterior", 0), ("empirical", 1)])
+def test_greedy_reward_estimate_decides_whether_an_untried_action_is_tried(
+        estimate, expected_action):
+    # One state, two actions, horizon 1. Action 1 was taken once for reward 0.5, action 0
+    # never. Posterior mean: a1 = (1 + 0.5) / 2 = 0.75 < prior mean 1 of a0, so greedy
+    # tries a0; empirical: a1 = 0.5 > 0 of the untried a0, so greedy repeats a1.
+    s, a, h = 1, 2, 1
+    policy = mdps.greedy(s, a, h, reward_estimate=estimate)
+    hidden = policy.initial_hidden(1)
+    hidden, _ = policy.act(hidden, obs(0, -1, 0.0, False, s, a), jnp.ones(1, bool),
+                           jax.random.PRNGKey(0))
+    # The previous step (a1, reward 0.5) ended the 1-step episode: replan, then act.
+    _, action = policy.act(hidden, obs(0, 1, 0.5, True, s, a), jnp.zeros(1, bool),
+                           jax.random.PRNGKey(1))
+    assert int(action[0]) == expected_action
+
+
 def test_gamma_and_dirichlet_draws_have_the_right_moments():
     alpha = jnp.repeat(jnp.asarray([1.0, 2.5, 7.0]), 40000).reshape(3, 40000)
     g = gamma_draws(jax.random.PRNGKey(0), alpha)
@@ -107,6 +134,7 @@ def test_psrl_plans_on_its_sample_of_a_concentrated_posterior():
     (lambda: mdps.epsilon_greedy(-0.1), "epsilon: expected"),
     (lambda: mdps.psrl(num_states=0), "num_states: expected"),
     (lambda: mdps.greedy(horizon=2.5), "horizon: expected"),
+    (lambda: mdps.greedy(reward_estimate="mle"), "reward_estimate: expected"),
 ])
 def test_bad_arguments_raise(make, match):
     with pytest.raises(ValueError, match=match):
