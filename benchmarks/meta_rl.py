@@ -14,10 +14,17 @@ Usage::
     python benchmarks/meta_rl.py --task bandit --n 10 --k 5 --models gru snail
     # only rewrite the tables from the kept summaries
     python benchmarks/meta_rl.py --collect_only
+    # keep a run made with purerl-rl2 directly (a second row for its setting, named by tag)
+    python benchmarks/meta_rl.py --import_run runs/NAME --tag long
 
 A setting without a preset in ``PRESETS`` runs with ``purerl-rl2``'s defaults plus
-``--extra`` flags. Only settings that were actually run appear in the tables: nothing is
-extrapolated.
+``--extra`` flags. The first table lists every setting of the papers, run or not, with its
+status; the per-setting tables hold only what was actually run: nothing is extrapolated.
+
+Converged: the mean training return of the last 10% of updates (all seeds) against the 10%
+before them, from the run's ``metrics_seed*.csv`` at the time it is kept; "converged" when it
+rose by less than 1% (runs kept before this check: judged from the learning-curve PNG,
+``JUDGED_FROM_PNG``). Full size: the paper's task sizes (k arms / |S|=10, |A|=5, horizon 10).
 """
 
 from __future__ import annotations
@@ -54,6 +61,21 @@ PAPER_NORMALISED = {
     "snail": {10: 0.766, 25: 0.862, 50: 0.908, 75: 0.930, 100: 0.941},
 }
 METHOD = {"gru": "rl2_gru", "snail": "snail"}
+SETTINGS = ([("bandit", n, k) for n in (10, 100, 500) for k in (5, 10, 50)]
+            + [("mdp", n, 5) for n in (10, 25, 50, 75, 100)])
+"""Every (task, n, k) of RL^2 Tables 1-2 (SNAIL Table 4 has the same MDP settings)."""
+CONVERGED_REL_RISE = 0.01
+JUDGED_FROM_PNG = {
+    # kept base name -> (converged?, what the learning-curve PNG shows)
+    "bandit-k5-n10-gru": (True, "flat over the last third"),
+    "bandit-k10-n10-gru": (True, "flat over the last third"),
+    "bandit-k50-n10-gru": (True, "flat over the last third"),
+    "bandit-k5-n10-snail": (True, "flat over the last third"),
+    "bandit-k10-n10-snail": (True, "flat over the last third"),
+    "bandit-k50-n10-snail": (True, "flat over the last third"),
+    "bandit-k5-n100-gru": (True, "flat at ~75 from 8M to 20.5M steps (lr annealed to 0)"),
+    "mdp-n10-gru": (False, "still rising ~+3 over the last 8M steps when lr reached 0"),
+}
 
 # Flags per (model, task, n): the configs measured for the README/issue-3 runs, and SNAIL
 # with the learning rate its bandit learning test uses. Anything else: defaults + --extra.
@@ -87,12 +109,44 @@ def run_setting(model: str, task: str, n: int, k: int, num_seeds: int, extra: li
            *PRESETS.get((model, task, n), []), *extra]
     print("$", " ".join(cmd[2:]), flush=True)
     subprocess.run(cmd, check=True)
-    run_dir = os.path.join(runs_dir, name)
-    os.makedirs(RUNS_KEPT, exist_ok=True)
-    base = os.path.join(RUNS_KEPT, f"{setting_name(task, n, k)}-{model}")
+    return keep_run(os.path.join(runs_dir, name), "purerl-rl2 " + " ".join(cmd[3:]))
+
+
+def curve_tail(run_dir: str) -> dict | None:
+    """Mean training return of the last 10% of updates and of the 10% before, all seeds
+    (``metrics_seed*.csv``), or None without metrics."""
+    returns = []
+    for path in sorted(glob.glob(os.path.join(run_dir, "metrics_seed*.csv"))):
+        with open(path) as f:
+            header = f.readline().strip().split(",")
+            col = header.index("episode_return_mean")
+            returns.append([float(line.split(",")[col]) for line in f if line.strip()])
+    if not returns or min(len(r) for r in returns) < 20:
+        return None
+    num = min(len(r) for r in returns)
+    w = num // 10
+    last = sum(sum(r[num - w:num]) for r in returns) / (w * len(returns))
+    before = sum(sum(r[num - 2 * w:num - w]) for r in returns) / (w * len(returns))
+    return {"updates": num, "window": w, "last": last, "before": before,
+            "converged": (last - before) < CONVERGED_REL_RISE * abs(before)}
+
+
+def keep_run(run_dir: str, command: str, tag: str | None = None) -> str:
+    """Copies a finished run's summary (with its command and curve tail) and learning curve
+    to ``RUNS_KEPT``; returns the kept summary's path.
+
+    Raises:
+        FileNotFoundError: if ``run_dir`` has no summary.json (the run did not finish).
+    """
     with open(os.path.join(run_dir, "summary.json")) as f:
         summary = json.load(f)
-    summary["command"] = "purerl-rl2 " + " ".join(cmd[3:])
+    c = summary["config"]
+    name = f"{setting_name(c['task'], c['num_traj'], c['num_actions'])}-{c['model_type']}"
+    base = os.path.join(RUNS_KEPT, name + (f"-{tag}" if tag else ""))
+    summary["command"] = command
+    summary["tag"] = tag
+    summary["curve_tail"] = curve_tail(run_dir)
+    os.makedirs(RUNS_KEPT, exist_ok=True)
     with open(base + ".summary.json", "w") as f:
         json.dump(summary, f, indent=1)
     png = glob.glob(os.path.join(run_dir, "*.png"))
@@ -122,6 +176,20 @@ def agent_row(summary: dict) -> dict:
            "command": summary.get("command", ""), "machine": summary["machine"]}
     if task == "mdp":
         row["paper_normalised"] = PAPER_NORMALISED[model].get(n)
+    row["tag"] = summary.get("tag")
+    row["kept_as"] = (f"{setting_name(task, n, k)}-{model}"
+                      + (f"-{row['tag']}" if row["tag"] else ""))
+    tail = summary.get("curve_tail")
+    if tail is not None:
+        row["converged"] = bool(tail["converged"])
+        row["convergence"] = (f"training return {tail['before']:.2f} -> {tail['last']:.2f} "
+                              f"over the last {2 * tail['window']} of {tail['updates']} updates")
+    else:
+        row["converged"], row["convergence"] = JUDGED_FROM_PNG.get(
+            row["kept_as"], (None, "no curve data"))
+        row["convergence"] += " (judged from the PNG)"
+    row["full_size"] = (task == "bandit" or (c.get("num_states"), c.get("num_actions"),
+                                             c.get("traj_len")) in ((10, 5, 10), (10, 5, None)))
     return row
 
 
@@ -146,8 +214,62 @@ def _diff(r: dict) -> str:
     return f"{100 * d:+.1f}%" + (" (within 3%)" if abs(d) <= 0.03 else "")
 
 
+def _baseline(baselines: list[dict], task: str, n: int, k: int, method: str) -> float | None:
+    for b in baselines:
+        if (b["task"], b["n"], b["method"]) == (task, n, method) and (
+                task == "mdp" or b["k"] == k):
+            return b["mean"]
+    return None
+
+
+def status(r: dict, baselines: list[dict]) -> str:
+    """Reached (within 3% of the paper), or where it stands against our baselines."""
+    if r.get("paper") is not None and abs(r["mean"] - r["paper"]) <= 0.03 * r["paper"]:
+        return "reached (within 3%)"
+    task, n, k = r["task"], r["n"], r["k"]
+    names = (("greedy", "greedy_empirical", "psrl") if task == "mdp"
+             else ("greedy", "ucb1"))
+    parts = []
+    for name in names:
+        b = _baseline(baselines, task, n, k, name)
+        if b is not None:
+            parts.append(f"{'above' if r['mean'] > b else 'below'} {name} ({b:.2f})")
+    return "; ".join(parts) or "no baseline scored"
+
+
+def coverage_lines(agents: list[dict], baselines: list[dict]) -> list[str]:
+    """One line per (setting, model) of the papers, run or not."""
+    lines = ["## Every setting of the papers", "",
+             "| setting | model | ours | paper | diff | status | full size | converged | "
+             "env steps/seed |", "|---|---|---|---|---|---|---|---|---|"]
+    for task, n, k in SETTINGS:
+        label = f"bandit n={n} k={k}" if task == "bandit" else f"MDP n={n}"
+        for model in ("gru", "snail"):
+            paper = PAPER[model].get((task, n, k))
+            if task == "mdp" and model == "snail":
+                paper = None  # SNAIL Table 4 gives only normalised MDP scores
+            mine = [r for r in agents if (r["task"], r["n"], r["k"]) == (
+                task, n, k if task == "bandit" else None) and r["method"] == METHOD[model]]
+            if not mine:
+                ref = (f"{paper:.1f}" if paper is not None else
+                       f"{PAPER_NORMALISED[model][n]:.3f} (normalised)")
+                lines.append(f"| {label} | {model} | not run | {ref} | - | - | - | - | - |")
+                continue
+            for r in mine:
+                tag = f" ({r['tag']})" if r.get("tag") else ""
+                conv = {True: "yes", False: "no", None: "?"}[r.get("converged")]
+                steps = (f"{r['env_steps_per_seed'] / 1e6:.1f}M"
+                         if r.get("env_steps_per_seed") else "-")
+                lines.append(
+                    f"| {label} | {model}{tag} | {r['mean']:.2f} | {_fmt(paper, 1)} | "
+                    f"{_diff(r)} | {status(r, baselines)} | "
+                    f"{'yes' if r.get('full_size') else 'no'} | {conv} | {steps} |")
+    return lines + [""]
+
+
 def write_tables(agents: list[dict], baselines: list[dict]) -> None:
-    """Writes meta_rl.json (agent + baseline rows of every setting an agent ran) and .md."""
+    """Writes meta_rl.json (agent + baseline rows of every setting an agent ran, and a
+    status row for every setting of the papers) and .md."""
     settings = sorted({(r["task"], r["n"], r["k"]) for r in agents},
                       key=lambda s: (s[0], s[1], s[2] or 0))
     rows = []
@@ -164,6 +286,7 @@ def write_tables(agents: list[dict], baselines: list[dict]) -> None:
         "'normalised' = score / our value-iteration optimum (SNAIL Table 4). Only settings "
         "actually run appear; nothing is extrapolated.",
         "",
+        *coverage_lines(agents, baselines),
     ]
     for task, n, k in settings:
         title = f"Bandits n={n}, k={k}" if task == "bandit" else f"MDPs n={n}"
@@ -179,8 +302,12 @@ def write_tables(agents: list[dict], baselines: list[dict]) -> None:
                                                      "stderr", "num_seeds", "paper",
                                                      "wall_clock_s", "normalised",
                                                      "paper_normalised", "env_steps_per_seed",
-                                                     "command")})
-            name = f"**{r['method']}**" if r in mine else r["method"]
+                                                     "command", "tag", "converged",
+                                                     "convergence", "full_size")})
+            if r in mine:
+                rows[-1]["status"] = status(r, baselines)
+            name = (f"**{r['method']}{' (' + r['tag'] + ')' if r.get('tag') else ''}**"
+                    if r in mine else r["method"])
             norm = f"{r['normalised']:.3f}" if r.get("normalised") is not None else "-"
             if r.get("paper_normalised") is not None:
                 norm += f" ({r['paper_normalised']:.3f})"
@@ -190,13 +317,21 @@ def write_tables(agents: list[dict], baselines: list[dict]) -> None:
                          f"| {r['num_seeds']} | {_fmt(r['paper'], 1)} | {_diff(r)} | {norm} "
                          f"| {r['wall_clock_s']:.0f} s | {steps} |")
         for r in mine:
-            png = f"meta_rl/{setting_name(task, n, k)}-{r['method'].replace('rl2_', '')}"
+            png = f"meta_rl/{r['kept_as']}"
+            tag = f" ({r['tag']})" if r.get("tag") else ""
+            conv = {True: "converged", False: "NOT converged", None: "convergence unknown"}[
+                r.get("converged")]
             lines.append("")
-            lines.append(f"{r['method']}: `{r['command']}` (compile {r['compile_s']:.0f} s; "
-                         f"machine {r['machine'].get('cpu_count')}-core "
-                         f"{r['machine'].get('jax_backend')}); learning curve "
-                         f"[{png}.learning_curve.png]({png}.learning_curve.png)")
+            lines.append(f"{r['method']}{tag}: `{r['command']}` (compile {r['compile_s']:.0f} "
+                         f"s; machine {r['machine'].get('cpu_count')}-core "
+                         f"{r['machine'].get('jax_backend')}); {conv}: {r['convergence']}; "
+                         f"learning curve [{png}.learning_curve.png]({png}.learning_curve.png)")
         lines.append("")
+    for line in coverage_lines(agents, baselines)[4:-1]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows.append({"coverage": True, "setting": cells[0], "model": cells[1],
+                     "ours": cells[2], "paper": cells[3], "diff": cells[4],
+                     "status": cells[5], "full_size": cells[6], "converged": cells[7]})
     with open(os.path.join(RESULTS, "meta_rl.json"), "w") as f:
         json.dump(rows, f, indent=1)
     with open(os.path.join(RESULTS, "meta_rl.md"), "w") as f:
@@ -216,7 +351,20 @@ def main() -> None:
     p.add_argument("--runs_dir", default="runs")
     p.add_argument("--collect_only", action="store_true",
                    help="only rewrite meta_rl.{md,json} from the kept summaries")
+    p.add_argument("--import_run", default=None, metavar="RUN_DIR",
+                   help="keep a finished purerl-rl2 run (its config.json gives the setting)")
+    p.add_argument("--tag", default=None,
+                   help="with --import_run: a second row for the setting, kept as "
+                        "<setting>-<model>-<tag> (default: replaces the setting's row)")
     a = p.parse_args()
+    if a.import_run:
+        with open(os.path.join(a.import_run, "config.json")) as f:
+            flags = json.load(f)
+        command = "purerl-rl2 " + " ".join(
+            f"--{k} {v}" for k, v in flags.items() if v is not None and k != "algo")
+        print("kept", keep_run(a.import_run, command, a.tag))
+        write_tables(*load_rows())
+        return
     if a.num_seeds < 3 and not a.collect_only:
         p.error(f"--num_seeds: expected >= 3 (mean +- standard error), got {a.num_seeds}")
     if not a.collect_only:
