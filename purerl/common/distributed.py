@@ -181,13 +181,14 @@ def resolve(raw: Mapping[str, str], environ: Mapping[str, str] | None = None) ->
     return Spec(address, num, pid, timeout, source)
 
 
-def initialize(spec: Spec) -> None:
+def initialize(spec: Spec, prog: str = "purerl") -> None:
     """Join the job: ``jax.distributed.initialize`` with ``spec``'s timeouts.
 
     Call before any JAX computation. On CPU the cross-process collectives are gloo's
     (``jax_cpu_collectives_implementation``). JAX aborts the process with a multi-line
-    fatal log when a peer does not join in time; a watchdog prints one line first (naming
-    the coordinator's host and port) and exits with status 2.
+    fatal log when a peer does not join in time; a watchdog prints one line first
+    (``<prog>: error: ...``, naming the coordinator's host and port) and exits with
+    status 2.
     """
     import jax
 
@@ -196,7 +197,7 @@ def initialize(spec: Spec) -> None:
         f"{spec.num_processes})"
 
     def give_up():
-        print(f"error: not every process joined the JAX coordinator at {spec.host_port} "
+        print(f"{prog}: error: not every process joined the JAX coordinator at {spec.host_port} "
               f"within {spec.timeout_s} s{me}; start the same command on every host with "
               "its own --process_id, check that HOST:PORT is reachable, or raise "
               "--distributed_timeout", file=sys.stderr, flush=True)
@@ -207,12 +208,66 @@ def initialize(spec: Spec) -> None:
     watchdog.start()
     try:
         # JAX's own deadline a little later than the watchdog's, as a backstop.
+        # The shutdown barrier (at exit, every process waits for all) gets the same bound:
+        # JAX's default of 300 s would hold a finished process that long for a dead one.
         jax.distributed.initialize(spec.coordinator_address, spec.num_processes,
                                    spec.process_id, initialization_timeout=spec.timeout_s + 10,
                                    heartbeat_timeout_seconds=min(spec.timeout_s,
-                                                                 HEARTBEAT_MAX_S))
+                                                                 HEARTBEAT_MAX_S),
+                                   shutdown_timeout_seconds=spec.timeout_s)
     finally:
         watchdog.cancel()
+
+
+PEER_FAILURE_MARKERS = ("gloo", "connection reset", "connection refused", "broken pipe",
+                        "heartbeat", "unavailable:", "deadline_exceeded", "barrier",
+                        "coordination service", "socket closed")
+"""Lower-case pieces of the messages of a collective or barrier that failed because
+another process died or cannot be reached (gloo's transport, JAX's coordination service)."""
+
+
+def joined() -> bool:
+    """Whether this process joined a multi-process job (``initialize`` ran)."""
+    if "jax" not in sys.modules:
+        return False
+    from jax._src import distributed as jax_distributed
+
+    return jax_distributed.global_state.client is not None
+
+
+def peer_failed(err: BaseException) -> bool:
+    """Whether ``err`` is a collective or barrier that failed because ANOTHER process of
+    the job died or became unreachable, as opposed to this process's own problem.
+
+    JAX raises these with several types (a gloo all-gather inside a jitted call surfaces
+    as ``ValueError``, a barrier as ``JaxRuntimeError``), so the test is the message of
+    ``err`` or of an exception it was raised from: gloo's transport or JAX's coordination
+    service (``PEER_FAILURE_MARKERS``). Always False outside a multi-process job.
+    """
+    if not joined():
+        return False
+    seen = 0
+    while err is not None and seen < 8:
+        text = str(err).lower()
+        if any(marker in text for marker in PEER_FAILURE_MARKERS):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
+def hard_exit(code: int) -> None:
+    """End this process now with ``code``, skipping JAX's shutdown barrier.
+
+    A process of a multi-process job that stops on an error must not wait there: the
+    others, blocked in a collective with it, never arrive (they fail at once when its
+    connections close, and end the same way).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 # ------------------------------------------------------------------ inside a program
