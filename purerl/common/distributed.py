@@ -291,7 +291,7 @@ def put(tree: Any, sharding: Any) -> Any:
 
     One process: ``jax.device_put(tree, sharding)``. Several: each process feeds its
     addressable rows of every leaf (``jax.make_array_from_process_local_data``); leaves that
-    already are global arrays are left as they are.
+    already are global arrays keep their values (resharded to ``sharding`` if needed).
 
     Args:
         tree: pytree of arrays with the GLOBAL shapes (e.g. ``[B, ...]``).
@@ -303,8 +303,10 @@ def put(tree: Any, sharding: Any) -> Any:
         return jax.device_put(tree, sharding)
 
     def one(x):
-        if isinstance(x, jax.Array) and not x.is_fully_addressable:
-            return x
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:     # already global
+            if x.sharding.is_equivalent_to(sharding, x.ndim):
+                return x
+            return jax.device_put(x, sharding)
         x = np.asarray(x)
         index = sharding.addressable_devices_indices_map(x.shape)
         local = tuple(_span([idx[d] if d < len(idx) else slice(None) for idx in
