@@ -15,6 +15,10 @@ several processes, each a thin call into JAX (nothing home-made travels between 
   all-gather), so every process takes the same decisions (NaN check, early stop).
 - ``is_writer``: process 0 alone writes the run directory's files; checkpoints and params go
   through orbax's multi-host path, which every process calls.
+- ``peer_failed`` / ``hard_exit``: a process that stops on an error ends at once, skipping
+  JAX's exit barrier (which waits for processes that are blocked in a collective with it),
+  and a collective that failed because a peer died is told apart from this process's own
+  errors, so that the CLIs print one line for it (``purerl.cli.common.run_cli``).
 
 With one process every function is the single-process operation (``jax.device_put``,
 ``np.asarray``, ``True``), so single-process runs are unchanged.
@@ -45,9 +49,10 @@ multi-host sweeps (JAX's distributed runtime; give the same flags on every host)
                                    (default: $JAX_COORDINATOR_ADDRESS, or SLURM's)
   --num_processes N                processes in the job (default 1; SLURM: $SLURM_NTASKS)
   --process_id I                   this process, 0..N-1 (SLURM: $SLURM_PROCID)
-  --distributed_timeout S          seconds to wait for every process to join, and after
-                                   which a silent process counts as dead (default
-                                   {DEFAULT_TIMEOUT_S}; heartbeats at most {HEARTBEAT_MAX_S})
+  --distributed_timeout S          seconds to wait for every process to join and at the
+                                   exit barrier, and after which a silent process counts
+                                   as dead (default {DEFAULT_TIMEOUT_S}; heartbeats at most
+                                   {HEARTBEAT_MAX_S})
 """
 
 
