@@ -153,11 +153,17 @@ def segment_bytes() -> dict:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "bytes"])
+    parser.add_argument("mode", nargs="?", default="bench", choices=["bench", "bytes", "report"],
+                        help="bench: measure; bytes: the communication (2-device child); "
+                             "report: rewrite multihost.md from multihost.json")
     parser.add_argument("--reps", type=int, default=1, help="rounds of A B C C B A")
     args = parser.parse_args(argv)
     if args.mode == "bytes":
         print(json.dumps(segment_bytes()))
+        return
+    if args.mode == "report":
+        with open(os.path.join(RESULTS, "multihost.json")) as f:
+            write_report(json.load(f))
         return
     proc = subprocess.run([sys.executable, os.path.abspath(__file__), "bytes"],
                           env=child_env(2), cwd=REPO, capture_output=True, text=True,
@@ -190,6 +196,29 @@ def main(argv=None) -> None:
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "multihost.json"), "w") as f:
         json.dump(out, f, indent=1)
+    write_report(out)
+
+
+def load_note(runs: list[dict], cpus: int) -> list[str]:
+    """What the load average says about these timings."""
+    load = sum(x["load_start"] + x["load_end"] for x in runs) / (2 * len(runs))
+    if load < cpus:
+        return [f"Mean 1-minute load {load:.1f} on {cpus} cores: the second core was "
+                "mostly free for the second process or device."]
+    return [f"Mean 1-minute load **{load:.1f} on {cpus} cores**: the host was "
+            f"oversubscribed about {load / cpus:.0f}x by other jobs, so a second process or "
+            "device found no free core to run on. These numbers therefore measure what the "
+            "2-process path costs (two compiles sharing the same cores, the per-segment "
+            "all-gather, the multi-host checkpoint barriers), not its speed-up, which needs "
+            "idle cores or, as intended, other hosts."]
+
+
+def write_report(out: dict) -> str:
+    """``multihost.md`` from the results dict (``main``; ``report`` mode rereads the JSON)."""
+    runs, mean, comm, order = out["runs"], out["mean"], out["communication"], out["order"]
+    modes, command, reps = list(mean), out["command"], out["reps"]
+    platform_name, cpus, jax_version = (out["machine"]["platform"],
+                                        out["machine"]["cpu_count"], out["jax"])
     ratio = {m: mean["1proc-1dev"]["run_s"] / mean[m]["run_s"] for m in modes}
     wall_ratio = {m: mean["1proc-1dev"]["wall_s"] / mean[m]["wall_s"] for m in modes}
     steps = 4 * 64 * 64 * 40
@@ -197,9 +226,9 @@ def main(argv=None) -> None:
         "# A seed sweep on 2 processes (loopback) beside 1 process", "",
         f"`purerl-ppo {' '.join(FLAGS)}` ({steps:,} env steps in all: 4 seeds x 64 envs x "
         "64 steps x 40 updates, checkpoints every 10). Fresh subprocesses per run, order "
-        f"{' '.join(order)} x {args.reps}. Machine: {platform.platform()}, "
-        f"{os.cpu_count()} CPU cores, no GPU, shared with other jobs (1-minute load "
-        f"average per run below); jax {jax.__version__}.", "",
+        f"{' '.join(order)} x {reps}. Machine: {platform_name}, "
+        f"{cpus} CPU cores, no GPU, shared with other jobs (1-minute load "
+        f"average per run below); jax {jax_version}.", "",
         "| mode | wall s (whole command) | compile s | run s | env-steps/s (run) | "
         "load start-end |", "|---|---:|---:|---:|---:|---|"]
     for x in runs:
@@ -218,6 +247,7 @@ def main(argv=None) -> None:
         "takes, and the per-segment all-gather and the multi-host checkpoint barriers cost "
         "on top. `run s` excludes compiles (each process compiles the same program, in "
         "parallel); `wall s` is everything a user waits for, imports included.", "",
+        *load_note(runs, cpus), "",
         "## Communication per segment", "",
         f"- Inside a segment: the compiled segment program for the {comm['devices']}-device "
         f"mesh ({comm['runs']} runs, {comm['segment_updates']} updates per segment) has "
@@ -243,6 +273,7 @@ def main(argv=None) -> None:
     with open(os.path.join(RESULTS, "multihost.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
