@@ -31,7 +31,7 @@ import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -202,10 +202,10 @@ def initialize(spec: Spec, prog: str = "purerl") -> None:
         f"{spec.num_processes})"
 
     def give_up():
-        print(f"{prog}: error: not every process joined the JAX coordinator at {spec.host_port} "
-              f"within {spec.timeout_s} s{me}; start the same command on every host with "
-              "its own --process_id, check that HOST:PORT is reachable, or raise "
-              "--distributed_timeout", file=sys.stderr, flush=True)
+        print(f"{prog}: error: not every process joined the JAX coordinator at "
+              f"{spec.host_port} within {spec.timeout_s} s{me}; start the same command on "
+              "every host with its own --process_id, check that HOST:PORT is reachable, or "
+              "raise --distributed_timeout", file=sys.stderr, flush=True)
         os._exit(EXIT_NO_PEER)
 
     watchdog = threading.Timer(spec.timeout_s, give_up)
@@ -260,7 +260,7 @@ def peer_failed(err: BaseException) -> bool:
     return False
 
 
-def hard_exit(code: int) -> None:
+def hard_exit(code: int) -> NoReturn:
     """End this process now with ``code``, skipping JAX's shutdown barrier.
 
     A process of a multi-process job that stops on an error must not wait there: the
