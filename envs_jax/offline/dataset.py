@@ -79,7 +79,9 @@ def from_numpy(
         next_observations: ``[N, obs_dim]``, cast to float32.
         terminals: ``[N]`` or ``[N, 1]``, bool or 0/1 floats.
         timeouts: ``[N]`` like ``terminals``; all False if None.
-        device: target device (``jax.devices()[0]`` if None).
+        device: target device (this process's first, ``jax.local_devices()[0]``, if None;
+            in a multi-process job ``jax.devices()[0]`` is process 0's, which no other
+            process can address).
 
     Raises:
         ValueError: if the arrays disagree on ``N`` or have the wrong rank, or N is 0.
@@ -109,7 +111,7 @@ def from_numpy(
             f"next_observations: expected shape {obs.shape} (as observations), "
             f"got {fields['next_observations'][0].shape}"
         )
-    device = device or jax.devices()[0]
+    device = device or jax.local_devices()[0]
     return OfflineDataset(**{k: jax.device_put(v, device) for k, (v, _) in fields.items()})
 
 

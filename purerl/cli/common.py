@@ -47,6 +47,13 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None,
             prog: str = "purerl", multihost: bool = True) -> Any:
     """Call ``main(argv)`` with the CLI conventions of the module docstring.
 
+    In a multi-process job (``join_job``) a process that stops on an error (its own, or a
+    collective that failed because another process died) prints its one line and exits at
+    once with ``os._exit``: JAX's normal exit waits in a shutdown barrier for every other
+    process, which a process blocked in a collective with it never reaches, so a normal
+    exit would hang until ``--distributed_timeout``. A peer's death ends every other
+    process with one line that says how to resume (``--resume RUN_DIR`` on every host).
+
     Args:
         main: the command's ``main(argv) -> result``.
         argv: arguments (default ``sys.argv[1:]``); ``--debug`` is removed before ``main``.
@@ -57,6 +64,22 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None,
     Returns:
         ``main``'s result (the process exits on a user error or Ctrl-C).
     """
+    try:
+        return _run_cli(main, argv, prog, multihost)
+    except SystemExit as exit_:
+        if distributed.joined() and exit_.code not in (0, None):
+            distributed.hard_exit(exit_.code if isinstance(exit_.code, int) else 1)
+        raise
+    except BaseException:
+        if not distributed.joined():
+            raise
+        import traceback
+
+        traceback.print_exc()
+        distributed.hard_exit(1)
+
+
+def _run_cli(main, argv, prog, multihost):
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
@@ -65,7 +88,7 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None,
             if not debug:
                 warnings.showwarning = _one_line_warning(prog)
             if multihost:
-                argv = join_job(argv)
+                argv = join_job(argv, prog)
             return main(argv)
     except SystemExit as exit_:
         if multihost and exit_.code in (0, None) and ("--help" in argv or "-h" in argv):
@@ -74,19 +97,35 @@ def run_cli(main: Callable[[list[str]], Any], argv: Sequence[str] | None = None,
     except KeyboardInterrupt:
         if debug:
             raise
-        where = _active_run_dir[0] if _active_run_dir else None
-        hint = (f"; continue it with: {prog} --resume {where}" if where else "")
-        print(f"\ninterrupted{hint}", file=sys.stderr)
+        print(f"\ninterrupted{_resume_hint(prog)}", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
-    except USER_ERRORS as err:
-        if debug:
+    except Exception as err:
+        if debug or not distributed.peer_failed(err):
+            if not debug and isinstance(err, USER_ERRORS):
+                _user_error(prog, err)
             raise
-        message = " ".join(str(err).split()) or type(err).__name__
-        print(f"{prog}: error: {message} (add --debug for a traceback)", file=sys.stderr)
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        print(f"{prog}: error: another process of the job stopped or became unreachable "
+              f"({reason}); every process stops here{_resume_hint(prog, every_host=True)}",
+              file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
 
 
-def join_job(argv: Sequence[str]) -> list[str]:
+def _user_error(prog: str, err: BaseException) -> None:
+    message = " ".join(str(err).split()) or type(err).__name__
+    print(f"{prog}: error: {message} (add --debug for a traceback)", file=sys.stderr)
+    sys.exit(EXIT_USER_ERROR)
+
+
+def _resume_hint(prog: str, every_host: bool = False) -> str:
+    where = _active_run_dir[0] if _active_run_dir else None
+    if where is None:
+        return ""
+    hosts = " on every host (with the same multi-host flags)" if every_host else ""
+    return f"; continue it with: {prog} --resume {where}{hosts}"
+
+
+def join_job(argv: Sequence[str], prog: str = "purerl") -> list[str]:
     """Take the multi-host flags out of ``argv`` and join the job they describe.
 
     ``--coordinator_address HOST:PORT --num_processes N --process_id I`` (or
@@ -106,7 +145,7 @@ def join_job(argv: Sequence[str]) -> list[str]:
     argv, raw = distributed.pop_flags(argv)
     spec = distributed.resolve(raw)
     if spec is not None:
-        distributed.initialize(spec)
+        distributed.initialize(spec, prog)
     return argv
 
 

@@ -15,6 +15,10 @@ several processes, each a thin call into JAX (nothing home-made travels between 
   all-gather), so every process takes the same decisions (NaN check, early stop).
 - ``is_writer``: process 0 alone writes the run directory's files; checkpoints and params go
   through orbax's multi-host path, which every process calls.
+- ``peer_failed`` / ``hard_exit``: a process that stops on an error ends at once, skipping
+  JAX's exit barrier (which waits for processes that are blocked in a collective with it),
+  and a collective that failed because a peer died is told apart from this process's own
+  errors, so that the CLIs print one line for it (``purerl.cli.common.run_cli``).
 
 With one process every function is the single-process operation (``jax.device_put``,
 ``np.asarray``, ``True``), so single-process runs are unchanged.
@@ -27,7 +31,7 @@ import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -45,9 +49,10 @@ multi-host sweeps (JAX's distributed runtime; give the same flags on every host)
                                    (default: $JAX_COORDINATOR_ADDRESS, or SLURM's)
   --num_processes N                processes in the job (default 1; SLURM: $SLURM_NTASKS)
   --process_id I                   this process, 0..N-1 (SLURM: $SLURM_PROCID)
-  --distributed_timeout S          seconds to wait for every process to join, and after
-                                   which a silent process counts as dead (default
-                                   {DEFAULT_TIMEOUT_S}; heartbeats at most {HEARTBEAT_MAX_S})
+  --distributed_timeout S          seconds to wait for every process to join and at the
+                                   exit barrier, and after which a silent process counts
+                                   as dead (default {DEFAULT_TIMEOUT_S}; heartbeats at most
+                                   {HEARTBEAT_MAX_S})
 """
 
 
@@ -181,13 +186,14 @@ def resolve(raw: Mapping[str, str], environ: Mapping[str, str] | None = None) ->
     return Spec(address, num, pid, timeout, source)
 
 
-def initialize(spec: Spec) -> None:
+def initialize(spec: Spec, prog: str = "purerl") -> None:
     """Join the job: ``jax.distributed.initialize`` with ``spec``'s timeouts.
 
     Call before any JAX computation. On CPU the cross-process collectives are gloo's
     (``jax_cpu_collectives_implementation``). JAX aborts the process with a multi-line
-    fatal log when a peer does not join in time; a watchdog prints one line first (naming
-    the coordinator's host and port) and exits with status 2.
+    fatal log when a peer does not join in time; a watchdog prints one line first
+    (``<prog>: error: ...``, naming the coordinator's host and port) and exits with
+    status 2.
     """
     import jax
 
@@ -196,10 +202,10 @@ def initialize(spec: Spec) -> None:
         f"{spec.num_processes})"
 
     def give_up():
-        print(f"error: not every process joined the JAX coordinator at {spec.host_port} "
-              f"within {spec.timeout_s} s{me}; start the same command on every host with "
-              "its own --process_id, check that HOST:PORT is reachable, or raise "
-              "--distributed_timeout", file=sys.stderr, flush=True)
+        print(f"{prog}: error: not every process joined the JAX coordinator at "
+              f"{spec.host_port} within {spec.timeout_s} s{me}; start the same command on "
+              "every host with its own --process_id, check that HOST:PORT is reachable, or "
+              "raise --distributed_timeout", file=sys.stderr, flush=True)
         os._exit(EXIT_NO_PEER)
 
     watchdog = threading.Timer(spec.timeout_s, give_up)
@@ -207,12 +213,66 @@ def initialize(spec: Spec) -> None:
     watchdog.start()
     try:
         # JAX's own deadline a little later than the watchdog's, as a backstop.
+        # The shutdown barrier (at exit, every process waits for all) gets the same bound:
+        # JAX's default of 300 s would hold a finished process that long for a dead one.
         jax.distributed.initialize(spec.coordinator_address, spec.num_processes,
                                    spec.process_id, initialization_timeout=spec.timeout_s + 10,
                                    heartbeat_timeout_seconds=min(spec.timeout_s,
-                                                                 HEARTBEAT_MAX_S))
+                                                                 HEARTBEAT_MAX_S),
+                                   shutdown_timeout_seconds=spec.timeout_s)
     finally:
         watchdog.cancel()
+
+
+PEER_FAILURE_MARKERS = ("gloo", "connection reset", "connection refused", "broken pipe",
+                        "heartbeat", "unavailable:", "deadline_exceeded", "barrier",
+                        "coordination service", "socket closed")
+"""Lower-case pieces of the messages of a collective or barrier that failed because
+another process died or cannot be reached (gloo's transport, JAX's coordination service)."""
+
+
+def joined() -> bool:
+    """Whether this process joined a multi-process job (``initialize`` ran)."""
+    if "jax" not in sys.modules:
+        return False
+    from jax._src import distributed as jax_distributed
+
+    return jax_distributed.global_state.client is not None
+
+
+def peer_failed(err: BaseException) -> bool:
+    """Whether ``err`` is a collective or barrier that failed because ANOTHER process of
+    the job died or became unreachable, as opposed to this process's own problem.
+
+    JAX raises these with several types (a gloo all-gather inside a jitted call surfaces
+    as ``ValueError``, a barrier as ``JaxRuntimeError``), so the test is the message of
+    ``err`` or of an exception it was raised from: gloo's transport or JAX's coordination
+    service (``PEER_FAILURE_MARKERS``). Always False outside a multi-process job.
+    """
+    if not joined():
+        return False
+    seen = 0
+    while err is not None and seen < 8:
+        text = str(err).lower()
+        if any(marker in text for marker in PEER_FAILURE_MARKERS):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
+def hard_exit(code: int) -> NoReturn:
+    """End this process now with ``code``, skipping JAX's shutdown barrier.
+
+    A process of a multi-process job that stops on an error must not wait there: the
+    others, blocked in a collective with it, never arrive (they fail at once when its
+    connections close, and end the same way).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
 
 
 # ------------------------------------------------------------------ inside a program
@@ -236,7 +296,7 @@ def put(tree: Any, sharding: Any) -> Any:
 
     One process: ``jax.device_put(tree, sharding)``. Several: each process feeds its
     addressable rows of every leaf (``jax.make_array_from_process_local_data``); leaves that
-    already are global arrays are left as they are.
+    already are global arrays keep their values (resharded to ``sharding`` if needed).
 
     Args:
         tree: pytree of arrays with the GLOBAL shapes (e.g. ``[B, ...]``).
@@ -248,8 +308,10 @@ def put(tree: Any, sharding: Any) -> Any:
         return jax.device_put(tree, sharding)
 
     def one(x):
-        if isinstance(x, jax.Array) and not x.is_fully_addressable:
-            return x
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:     # already global
+            if x.sharding.is_equivalent_to(sharding, x.ndim):
+                return x
+            return jax.device_put(x, sharding)
         x = np.asarray(x)
         index = sharding.addressable_devices_indices_map(x.shape)
         local = tuple(_span([idx[d] if d < len(idx) else slice(None) for idx in

@@ -18,8 +18,10 @@ the two long RL^2 settings (an MDP and a 100-pull bandit: each a new program to 
 ~1 min on the 2-core CPU, for nothing the main job does not test) and the 2-CPU-device
 command, whose ``XLA_FLAGS`` must be set before jax starts (the sharded run itself is
 tests/algos/test_ppo_sweep.py::test_sharded_over_two_cpu_devices_equals_one_device), the
-SAC commands (trained by tests/cli/test_sac_cli.py) and the MJX ``--config`` commands
-(tests/algos/test_ppo_mjx_slow.py trains one in the slow tier).
+SAC commands (trained by tests/cli/test_sac_cli.py), the MJX ``--config`` commands
+(tests/algos/test_ppo_mjx_slow.py trains one in the slow tier) and the multi-host
+commands (their multi-host flags are checked by ``distributed.resolve``, an ``srun`` prefix
+is dropped; tests/common/test_multihost.py runs a real 2-process job).
 """
 
 import json
@@ -35,6 +37,7 @@ from purerl.cli import ppo as ppo_cli
 from purerl.cli import rl2 as rl2_cli
 from purerl.cli import sac as sac_cli
 from purerl.cli.common import run_cli
+from purerl.common import distributed
 
 README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "README.md")
@@ -56,6 +59,9 @@ PARSE_ONLY = (
     "purerl-rl2 --task bandit --num_traj 100",
     "purerl-rl2 --task mdp --num_traj 10",
     "XLA_FLAGS=--xla_force_host_platform_device_count=2 purerl-ppo",
+    # multi-host: flags checked here (nothing joins); tests/common/test_multihost.py runs
+    # a 2-process job on 127.0.0.1
+    "purerl-ppo --num_seeds 8 --out_file cartpole-2h",
     "purerl-sac",           # trained by tests/cli/test_sac_cli.py (tiny) and the learning test
     "purerl-ppo --config",  # MJX tasks: tests/algos/test_ppo_mjx_slow.py (slow tier)
     # AMP on Pendulum: trained by tests/algos/test_amp_imitation.py (this config) and
@@ -76,6 +82,11 @@ EXPECTED = [  # the README's commands, in order (an added command must be classi
     "purerl-ppo --out_file cartpole",
     "purerl-ppo --resume runs/cartpole",
     "purerl-evaluate --run_dir runs/cartpole --num_episodes 100",
+    "purerl-ppo --num_seeds 8 --out_file cartpole-2h --coordinator_address host0:1234 "
+    "--num_processes 2 --process_id 0",
+    "purerl-ppo --num_seeds 8 --out_file cartpole-2h --coordinator_address host0:1234 "
+    "--num_processes 2 --process_id 1",
+    "purerl-ppo --num_seeds 8 --out_file cartpole-2h",      # the srun line
     "purerl-ppo --env_id gymnax/Pendulum-v1",
     "purerl-ppo --config ppo_halfcheetah",
     "purerl-ppo --config ppo_ant",
@@ -104,6 +115,10 @@ def readme_commands() -> list[str]:
         for line in block.replace("\\\n", " ").splitlines():
             for part in line.split("&&"):
                 words = shlex.split(part, comments=True)
+                if words[:1] == ["srun"]:             # srun OPTIONS purerl-... (SLURM)
+                    words = words[1:]
+                    while words and words[0].startswith("-"):
+                        words = words[1:]
                 prog = next((w for w in words if "=" not in w or w.startswith("-")), None)
                 if prog in MAINS:
                     command = " ".join(words)
@@ -128,6 +143,10 @@ def test_readme_commands_run_as_written(tmp_path, monkeypatch, capsys):
         env = [w for w in words if re.match(r"^[A-Z_]+=", w)]
         prog, argv = words[len(env)], words[len(env) + 1:]
         if command.startswith(PARSE_ONLY):
+            argv, multihost = distributed.pop_flags(argv)      # as run_cli does
+            if multihost:
+                spec = distributed.resolve(multihost, environ={})
+                assert spec is not None and spec.num_processes == 2, command
             args, resumed = PARSERS[prog](argv)
             assert resumed is None, command
             if getattr(args, "out_file", None):
