@@ -166,7 +166,7 @@ def agent_row(summary: dict) -> dict:
     std = math.sqrt(sum((x - mean) ** 2 for x in scores) / (s - 1)) if s > 1 else float("nan")
     model = c["model_type"]
     row = {"task": task, "n": n, "k": k if task == "bandit" else None, "method": METHOD[model],
-           "mean": mean, "stderr": std / math.sqrt(s), "num_seeds": s,
+           "mean": mean, "stderr": std / math.sqrt(s) if s > 1 else None, "num_seeds": s,
            "paper": PAPER[model].get((task, n, k)),
            "wall_clock_s": summary["wall_clock_s"]["total"],
            "compile_s": summary["wall_clock_s"]["compile"],
