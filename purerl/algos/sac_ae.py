@@ -409,11 +409,17 @@ class LearnerState(NamedTuple):
 
 class Learner(NamedTuple):
     """``init(key, obs_example, hparams) -> LearnerState``; ``update(state, batch, key,
-    step) -> (state, metrics)`` (one SGD update, see the module docstring); ``nets``."""
+    step) -> (state, metrics)`` (one SGD update, see the module docstring); ``nets``; and
+    the four parts of ``update``, each ``(state, batch, key) -> (state, metrics)``
+    (``target_step(state) -> state``), for tests of what each one moves."""
 
     init: Callable
     update: Callable
     nets: Networks
+    critic_step: Callable
+    actor_step: Callable
+    target_step: Callable
+    decoder_step: Callable
 
 
 def _maybe(pred: jax.Array, fn: Callable, x: Any) -> Any:
@@ -546,7 +552,7 @@ def make_learner(cfg: Config, obs_shape: tuple[int, ...], action_dim: int) -> Le
                    "actor_updates": do_actor.astype(jnp.float32),
                    "decoder_updates": do_dec.astype(jnp.float32)}
 
-    return Learner(init, update, nets)
+    return Learner(init, update, nets, critic_step, actor_step, target_step, decoder_step)
 
 
 # ------------------------------------------------------------------------------ training
