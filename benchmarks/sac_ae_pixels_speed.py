@@ -153,6 +153,44 @@ def main() -> None:
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "sac_ae_pixels_speed.json"), "w") as f:
         json.dump(record, f, indent=2)
+    write_md(record)
+
+
+def write_md(record: dict) -> None:
+    """``sac_ae_pixels_speed.md`` from the JSON record."""
+    m = record["machine"]
+    lines = ["# SAC+AE pixel pipeline speed: cheetah-run 84x84, action repeat 4, frame stack 3",
+             "", f"Command: `{record['command']}`. Machine: {m['platform']}, {m['cpu_count']} CPUs, jax backend {m['jax_backend']}; load average "
+             f"{record['load_average_start'][0]:.1f} at the start, "
+             f"{record['load_average_end'][0]:.1f} at the end (a 2-core CPU shared by several "
+             "jobs: absolute numbers are low and noisy, the ratio is the result). jax "
+             f"{record['versions'].get('jax')}, mujoco C renderer through `mujoco.Renderer` "
+             "(MUJOCO_GL=egl, software Mesa). Env steps = agent steps x 4; each repetition "
+             "is one compiled call of 250 agent steps (ours) or 100 agent steps one env at a "
+             "time (seed's design); repetitions interleaved A B B A after a warm-up.", "",
+             "| pipeline | envs | env-steps/s (reps) | median |", "|---|---|---|---|"]
+    for n, r in record["ours"].items():
+        v = r["env_steps_per_s"]
+        lines.append(f"| ours: MJX + in-jit camera + frame stack, one jit (compile "
+                     f"{r['compile_s']:.0f} s) | {n} | {', '.join(f'{x:,.0f}' for x in v)} | "
+                     f"{np.median(v):,.0f} |")
+    peer = record["seed_design"]
+    if isinstance(peer, list):
+        lines.append(f"| seed's design: C MuJoCo + C renderer, numpy stack | 1 | "
+                     f"{', '.join(f'{x:,.0f}' for x in peer)} | {np.median(peer):,.0f} |")
+    else:
+        lines.append(f"| seed's design | 1 | {peer} | - |")
+    if "update" in record:
+        u = record["update"]
+        lines += ["", f"Full-size SAC+AE update (84x84x9, batch 128, 4 convs, 1024-wide MLPs, "
+                  f"decoder), one jitted `update` on this CPU: "
+                  f"{', '.join(f'{x:.1f}' for x in u['seconds_per_update'])} s per update "
+                  f"(compile {u['compile_s']:.0f} s). The acceptance run (125k agent steps = "
+                  f"126k updates) would take about "
+                  f"{126_000 / u['updates_per_s'] / 86400:.0f} days here per seed, so no "
+                  "cheetah-run learning curve is claimed from this machine: it needs a GPU."]
+    with open(os.path.join(OUT, "sac_ae_pixels_speed.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
