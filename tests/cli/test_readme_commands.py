@@ -36,6 +36,7 @@ from purerl.cli import evaluate as evaluate_cli
 from purerl.cli import ppo as ppo_cli
 from purerl.cli import rl2 as rl2_cli
 from purerl.cli import sac as sac_cli
+from purerl.cli import sac_ae as sac_ae_cli
 from purerl.cli.common import run_cli
 from purerl.common import distributed
 
@@ -43,9 +44,10 @@ README = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "README.md")
 MAINS = {"purerl-ppo": ppo_cli.main, "purerl-rl2": rl2_cli.main,
          "purerl-evaluate": evaluate_cli.main, "purerl-sac": sac_cli.main,
-         "purerl-datagen": datagen_cli.main}
+         "purerl-datagen": datagen_cli.main, "purerl-sac-ae": sac_ae_cli.main}
 PARSERS = {"purerl-ppo": ppo_cli.parse, "purerl-rl2": rl2_cli.parse,
-           "purerl-sac": sac_cli.parse, "purerl-datagen": datagen_cli.parse}
+           "purerl-sac": sac_cli.parse, "purerl-datagen": datagen_cli.parse,
+           "purerl-sac-ae": lambda argv: (sac_ae_cli.parse(argv), None)}
 SIZES = {
     "purerl-rl2": ["--num_workers=16", "--batch_size=160", "--mini_batch_size=40",
                    "--hidden_size=16", "--metalearn_epochs=100", "--checkpoint_every=10",
@@ -62,7 +64,8 @@ PARSE_ONLY = (
     # multi-host: flags checked here (nothing joins); tests/common/test_multihost.py runs
     # a 2-process job on 127.0.0.1
     "purerl-ppo --num_seeds 8 --out_file cartpole-2h",
-    "purerl-sac",           # trained by tests/cli/test_sac_cli.py (tiny) and the learning test
+    "purerl-sac",           # trained by tests/cli/test_sac_cli.py (tiny) and the learning test;
+                            # purerl-sac-ae by tests/cli/test_sac_ae_cli.py (slow tier)
     "purerl-ppo --config",  # MJX tasks: tests/algos/test_ppo_mjx_slow.py (slow tier)
     # AMP on Pendulum: trained by tests/algos/test_amp_imitation.py (this config) and
     # tests/cli/test_ppo_amp_cli.py (the CLI)
@@ -95,6 +98,8 @@ EXPECTED = [  # the README's commands, in order (an added command must be classi
     "purerl-ppo --config near_humanoid_walk",
     "purerl-sac",
     "purerl-sac --env_id halfcheetah",
+    "purerl-sac-ae --domain_name cheetah",     # parsed ("purerl-sac" prefix): the seed's command
+    "purerl-sac-ae --domain_name pendulum",    # tests/algos/test_sac_ae.py trains this config
     "purerl-sac --env_id hopper",
     "purerl-datagen --dataset random --env_id hopper",
     "purerl-datagen --dataset medium --run runs/sac-hopper --run_index 0",
