@@ -90,8 +90,8 @@ DIFFERENCES = {
         "std (make_ppo_networks' default, scalar noise, initial std 1)",
         "value loss: neither clips it; ours bootstraps time-limit truncations from "
         "V(final_obs), brax with bootstrap_on_timeout=True (the same idea)",
-        "learning-rate schedule: both constant; advantages normalised per minibatch (ours) "
-        "and per batch (brax normalize_advantage)",
+        "both: constant learning rate, advantages normalised per minibatch (brax computes "
+        "GAE inside its loss, per minibatch, with the value of the current params)",
         "initialisation: ours orthogonal; brax lecun_uniform",
     ],
     "sac": [
