@@ -116,7 +116,6 @@ def _playground_env():
 def envsteps(args) -> dict:
     """Part 1 (in this process): ours vs Playground's wrapper, A B B A blocks."""
     import jax
-    import jax.numpy as jnp
     from mujoco_playground import wrapper as pg_wrapper
 
     import envs_jax
