@@ -28,11 +28,16 @@ Two measurements on Playground 0.2's DM Control ``CartpoleBalance`` (MJX, ``impl
    ``eval/episode_reward`` with ``deterministic_eval=True``), the wall-clock of the whole
    ``train`` call (compile included) and the steady steps/s (compile excluded: ours
    ``run_sweep``'s ``run_s``, which excludes the compile of its one segment program but
-   includes the evaluations; brax's ``training/sps`` of its last training epoch, which
-   excludes its evaluations and its first epoch's compile).
+   includes the evaluations; brax's: the median ``training/sps`` of its last 3 of 5
+   training epochs, which excludes its evaluations and the compiles of its first two
+   epochs: brax's pmapped epoch compiles in epoch 1 and again in epoch 2, as
+   ``benchmarks/continuous_peers.py`` found).  brax evaluates 6 times (before training and
+   after each epoch), ours twice (mid-run and at the end); both report the final one.
 
     python benchmarks/brax_playground.py [--parts envsteps,ppo,sac] [--batch 256]
-        [--steps 200] [--blocks 3] [--train_reps 2]
+        [--steps 1000] [--blocks 4] [--train_reps 2] [--sides ours,brax]
+
+(``--sides brax`` reruns one side only, keeping the other side's stored runs.)
 
 Writes ``benchmarks/results/brax_playground.{json,md}`` after every measurement, so a run
 that is stopped keeps what it has. Needs the ``purerl[playground]`` extra.
@@ -55,6 +60,8 @@ ENV_NAME = "CartpoleBalance"
 ENV_ID = "playground/" + ENV_NAME
 EPISODE_LENGTH = 1000
 EVAL_EPISODES = 16
+BRAX_EVALS = 6
+"""brax's ``num_evals``: 5 training epochs; the steps divide exactly on both problems."""
 
 PPO = {"num_envs": 64, "unroll_length": 32, "num_minibatches": 8, "update_epochs": 4,
        "num_updates": 100, "learning_rate": 1e-3, "gamma": 0.99, "gae_lambda": 0.95,
@@ -64,7 +71,7 @@ PPO = {"num_envs": 64, "unroll_length": 32, "num_minibatches": 8, "update_epochs
 minibatches of 256 transitions, constant Adam 1e-3, no entropy bonus, global-norm clip 0.5,
 observation normalisation, separate 64x64 tanh actor and critic, evaluation after 50 and 100
 updates. brax: ``batch_size = num_envs / num_minibatches`` unrolls per minibatch, so one
-training step is one 32-step unroll of every env, as ours."""
+training step is one 32-step unroll of every env, as ours; 5 epochs of 20 training steps."""
 SAC = {"num_envs": 16, "num_updates": 6000, "learning_starts": 2000, "sgd_steps": 8,
        "batch_size": 128, "learning_rate": 1e-3, "gamma": 0.99, "tau": 0.005,
        "replay_buffer_size": 100_000, "normalize_obs": True, "hidden_sizes": [64, 64]}
@@ -72,7 +79,7 @@ SAC = {"num_envs": 16, "num_updates": 6000, "learning_starts": 2000, "sgd_steps"
 random actions and no SGD: brax's ``min_replay_size`` prefill), 8 SGD steps of batch 128
 per update (one SGD step per 2 env steps), Adam 1e-3 for actor, critics and temperature,
 gamma 0.99, Polyak 0.005, 64x64 relu networks, observation normalisation, evaluation at the
-middle and the end."""
+middle and the end (brax: 5 epochs of 1175 actor steps after its 125-step prefill)."""
 DIFFERENCES = {
     "all": [
         "env: the same Playground env object type and config (impl 'jax'); ours steps it "
@@ -268,7 +275,7 @@ def train_brax(algo: str, seed: int) -> dict:
         h = PPO
         steps = h["num_updates"] * h["num_envs"] * h["unroll_length"]
         ppo.train(
-            env, num_timesteps=steps, num_evals=3, episode_length=EPISODE_LENGTH,
+            env, num_timesteps=steps, num_evals=BRAX_EVALS, episode_length=EPISODE_LENGTH,
             wrap_env_fn=pg_wrapper.wrap_for_brax_training, num_envs=h["num_envs"],
             unroll_length=h["unroll_length"],
             batch_size=h["num_envs"] // h["num_minibatches"],
@@ -290,7 +297,7 @@ def train_brax(algo: str, seed: int) -> dict:
         h = SAC
         steps = h["num_updates"] * h["num_envs"]
         sac.train(
-            env, num_timesteps=steps, num_evals=3, episode_length=EPISODE_LENGTH,
+            env, num_timesteps=steps, num_evals=BRAX_EVALS, episode_length=EPISODE_LENGTH,
             wrap_env_fn=pg_wrapper.wrap_for_brax_training, num_envs=h["num_envs"],
             batch_size=h["batch_size"], grad_updates_per_step=h["sgd_steps"],
             min_replay_size=h["learning_starts"], max_replay_size=h["replay_buffer_size"],
@@ -301,7 +308,8 @@ def train_brax(algo: str, seed: int) -> dict:
                                               hidden_layer_sizes=tuple(h["hidden_sizes"])))
     wall = time.perf_counter() - start
     return {"env_steps": steps, "eval_returns": evals[1:], "final_return": evals[-1],
-            "wall_s": wall, "epoch_steps_per_s": sps, "steady_steps_per_s": sps[-1]}
+            "wall_s": wall, "epoch_steps_per_s": sps,
+            "steady_steps_per_s": statistics.median(sps[2:])}
 
 
 def worker(side: str, algo: str, seed: int) -> None:
@@ -331,7 +339,14 @@ def _meta() -> dict:
     return {"machine": machine_description(), "versions": versions}
 
 
-def write(results: dict) -> None:
+def write(results: dict, own: tuple[str, ...] = ()) -> None:
+    """Store ``results``: the parts this invocation measures (``own``) replace those on disk,
+    the others are read back first (so invocations measuring different parts can overlap)."""
+    if os.path.exists(RESULTS + ".json"):
+        with open(RESULTS + ".json") as f:
+            disk = json.load(f)
+        results.update({k: disk[k] for k in ("envsteps", "ppo", "sac")
+                        if k in disk and k not in own})
     with open(RESULTS + ".json", "w") as f:
         json.dump(results, f, indent=1)
     lines = ["# MuJoCo Playground CartpoleBalance: our adapter and agents vs Playground's / "
@@ -392,10 +407,12 @@ def main() -> None:
     parser.add_argument("--parts", default="envsteps,ppo,sac",
                         help="comma-separated: envsteps, ppo, sac")
     parser.add_argument("--batch", type=int, default=256, help="envs stepped per call")
-    parser.add_argument("--steps", type=int, default=200, help="steps per timed call")
-    parser.add_argument("--blocks", type=int, default=3, help="A B B A blocks (env steps)")
+    parser.add_argument("--steps", type=int, default=1000, help="steps per timed call")
+    parser.add_argument("--blocks", type=int, default=4, help="A B B A blocks (env steps)")
     parser.add_argument("--train_reps", type=int, default=2,
                         help="training runs per side: 1 (ours, brax) or 2 (ours brax brax ours)")
+    parser.add_argument("--sides", default="ours,brax",
+                        help="training sides to run now (the others' stored runs are kept)")
     parser.add_argument("--worker", nargs=3, metavar=("SIDE", "ALGO", "SEED"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -410,20 +427,26 @@ def main() -> None:
         with open(RESULTS + ".json") as f:
             old = json.load(f)
         results.update({k: old[k] for k in ("envsteps", "ppo", "sac")
-                        if k in old and k not in parts})
-    write(results)
+                        if k in old and (k not in parts or k != "envsteps")})
+        results["command"] = "; ".join(dict.fromkeys(
+            old.get("command", "").split("; ") + [results["command"]]))
+    own = tuple(parts)
+    write(results, own)
     if "envsteps" in parts:
         import purerl  # noqa: F401  (its XLA:CPU flag, before JAX starts)
 
         results["envsteps"] = envsteps(args)
-        write(results)
+        write(results, own)
     order = ["ours", "brax", "brax", "ours"][: 2 * args.train_reps] if args.train_reps > 1 \
         else ["ours", "brax"]
     for algo in ("ppo", "sac"):
         if algo not in parts:
             continue
-        results[algo] = []
+        sides = args.sides.split(",")
+        results[algo] = [r for r in results.get(algo, []) if r["side"] not in sides]
         for i, side in enumerate(order):
+            if side not in sides:
+                continue
             rep = i // 2  # ours 0, brax 0, brax 1, ours 1; rep r trains with seed r
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", side, algo, str(rep)]
             env = {**os.environ, "PYTHONPATH": ROOT}
@@ -437,7 +460,7 @@ def main() -> None:
             entry.update({"side": side, "rep": rep, "load1": os.getloadavg()[0]})
             results[algo].append(entry)
             print(f"  {algo} {side} rep {rep}: {entry}", flush=True)
-            write(results)
+            write(results, own)
 
 
 if __name__ == "__main__":
