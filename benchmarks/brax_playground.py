@@ -377,6 +377,13 @@ def write(results: dict, own: tuple[str, ...] = ()) -> None:
             continue
         lines += [f"## {algo.upper()}: ours vs brax's trainer, equal env steps", "",
                   f"Hyperparameters (both sides): `{json.dumps(hp)}`", "",
+                  "Steady env-steps/s: ours = training env steps / `run_sweep`'s execution "
+                  "time, which also holds our in-loop evaluations (2 x "
+                  f"{EVAL_EPISODES} episodes x {EPISODE_LENGTH} steps, vmapped, inside the "
+                  "compiled program: it counts against ours); brax = the median of its "
+                  "last 3 epochs' `training/sps` (its evaluations and its two compiling "
+                  "epochs excluded). Eval returns: ours after the middle and the last "
+                  "update; brax's after each of its 5 epochs.", "",
                   "| rep | side | env steps | eval returns (mid, final) | wall s (incl. "
                   "compile) | steady env-steps/s |", "|---:|---|---:|---|---:|---:|"]
         for r in runs:
@@ -415,7 +422,13 @@ def main() -> None:
                         help="training sides to run now (the others' stored runs are kept)")
     parser.add_argument("--worker", nargs=3, metavar=("SIDE", "ALGO", "SEED"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--report", action="store_true",
+                        help="only rewrite the .md from the stored .json")
     args = parser.parse_args()
+    if args.report:
+        with open(RESULTS + ".json") as f:
+            write(json.load(f), ("envsteps", "ppo", "sac"))
+        return
     if args.worker:
         side, algo, seed = args.worker
         worker(side, algo, int(seed))

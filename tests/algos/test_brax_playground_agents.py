@@ -151,7 +151,7 @@ def test_sac_learns_playground_cartpole_balance():
 @pytest.mark.slow
 def test_ppo_improves_on_brax_ant():
     """Our PPO on brax's MJX ``ant`` (100-step episodes, 32 envs x 20 steps x 70 updates =
-    44.8k env steps; ~2 min of MJX compile and ~1,500 env-steps/s on the loaded 2-core CPU),
+    44.8k env steps; ~2 min of MJX compile and ~2,000 env-steps/s on the loaded 2-core CPU),
     initial std 0.37 (``log_std_init=-1``). Measured (seed 0): deterministic evaluations
     86, 64, 94, 97, 88, 121, 136 after every 10 updates; training episodes (sampled
     actions) 24 in the first 10 updates, 50 in the last 10. With the initial std 1 instead,
