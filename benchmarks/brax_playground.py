@@ -422,6 +422,8 @@ def main() -> None:
                         help="training sides to run now (the others' stored runs are kept)")
     parser.add_argument("--worker", nargs=3, metavar=("SIDE", "ALGO", "SEED"),
                         help=argparse.SUPPRESS)
+    parser.add_argument("--first_rep", type=int, default=0,
+                        help="run only reps >= this (the stored earlier reps are kept)")
     parser.add_argument("--report", action="store_true",
                         help="only rewrite the .md from the stored .json")
     args = parser.parse_args()
@@ -456,11 +458,12 @@ def main() -> None:
         if algo not in parts:
             continue
         sides = args.sides.split(",")
-        results[algo] = [r for r in results.get(algo, []) if r["side"] not in sides]
+        results[algo] = [r for r in results.get(algo, []) if r["side"] not in sides
+                         or r["rep"] < args.first_rep]
         for i, side in enumerate(order):
-            if side not in sides:
-                continue
             rep = i // 2  # ours 0, brax 0, brax 1, ours 1; rep r trains with seed r
+            if side not in sides or rep < args.first_rep:
+                continue
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", side, algo, str(rep)]
             env = {**os.environ, "PYTHONPATH": ROOT}
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
