@@ -13,7 +13,8 @@ Networks (``purerl.common.networks``: ``PixelConvs``, ``EncoderHead``, ``PixelDe
   whose output it detaches (``stop_gradient``); MLP ``50 -> 1024 -> 1024 -> 2A``; the raw
   log-std is squashed as ``-10 + 0.5 * 12 * (tanh(raw) + 1)`` into ``[-10, 2]``;
   ``a = tanh(mu + std * eps)``, ``log pi = N(eps) log-density - sum log(relu(1 - a^2) +
-  1e-6)``; the evaluation action is ``tanh(mu)``;
+  1e-6)`` (``purerl.common.distributions.tanh_gaussian`` with ``log_det_epsilon=1e-6``);
+  the evaluation action is ``tanh(mu)``;
 - target critic: a full copy (convs, head, Q heads), initialised equal to the critic;
 - decoder: Linear -> 3 transposed convs -> stride-2 transposed conv to the 3k channels.
 
@@ -86,6 +87,7 @@ from purerl.algos import sac
 from purerl.algos.sac import td_target
 from purerl.algos.sac_online import check_action_space, rescale_action
 from purerl.common.buffers import make_replay_buffer
+from purerl.common.distributions import tanh_gaussian
 from purerl.common.frame_buffer import PixelBatch, make_frame_buffer
 from purerl.common.networks import EncoderHead, PixelConvs, PixelDecoder, conv_output_side
 from purerl.common.polyak import polyak
@@ -373,15 +375,18 @@ def make_networks(cfg: Config, obs_shape: tuple[int, ...], action_dim: int) -> N
     return Networks(encode, actor, critic, decode, init)
 
 
+SQUASH_EPSILON = 1e-6
+"""The floor inside pytorch_sac_ae's ``log(relu(1 - a^2) + 1e-6)`` squashing term."""
+
+
 def sample_action(mu: jax.Array, log_std: jax.Array, key: jax.Array
                   ) -> tuple[jax.Array, jax.Array]:
     """``(a [..., A], log pi [...])``: ``a = tanh(mu + std eps)``, ``log pi`` the Gaussian
-    log-density of ``eps`` minus ``sum log(relu(1 - a^2) + 1e-6)`` (pytorch_sac_ae
-    ``gaussian_logprob`` and ``squash``)."""
-    eps = jax.random.normal(key, mu.shape)
-    a = jnp.tanh(mu + jnp.exp(log_std) * eps)
-    log_pi = jnp.sum(-0.5 * eps ** 2 - log_std, -1) - 0.5 * np.log(2 * np.pi) * mu.shape[-1]
-    return a, log_pi - jnp.sum(jnp.log(nn.relu(1.0 - a ** 2) + 1e-6), -1)
+    log-density of ``eps`` minus ``sum log(relu(1 - a^2) + 1e-6)``: a sample of
+    ``purerl.common.distributions.tanh_gaussian(mu, exp(log_std), SQUASH_EPSILON)``
+    (pytorch_sac_ae ``gaussian_logprob`` and ``squash``)."""
+    dist = tanh_gaussian(mu, jnp.exp(log_std), log_det_epsilon=SQUASH_EPSILON)
+    return dist.sample_and_log_prob(seed=key)
 
 
 # ------------------------------------------------------------------------------- learner

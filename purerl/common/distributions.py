@@ -119,6 +119,8 @@ class TanhGaussian(distrax.Transformed):
         log p(a) = log N(atanh(a); loc, scale) - sum_i log(1 - a_i^2)
 
     (change of variables, Haarnoja et al. 2018, "Soft Actor-Critic", appendix C, eq. 21).
+    With ``tanh_gaussian(..., log_det_epsilon=e)`` (e > 0) the squashing term is the floored
+    ``sum_i log(relu(1 - a_i^2) + e)`` of :class:`FlooredTanh` instead.
     Prefer ``sample_and_log_prob``: it evaluates the density at the pre-tanh sample, while
     ``log_prob(a)`` must invert tanh, which loses precision near |a| = 1 and is -inf/NaN
     for actions rounded to exactly +-1 in float32. ``entropy`` has no closed form (distrax
@@ -135,21 +137,69 @@ class TanhGaussian(distrax.Transformed):
         return jnp.tanh(self.distribution.loc)
 
 
-def tanh_gaussian(loc: jax.Array, scale: jax.Array) -> TanhGaussian:
+class FlooredTanh(distrax.Tanh):
+    """``y = tanh(x)`` whose log-Jacobian is floored: ``log(relu(1 - y^2) + epsilon)``.
+
+    The exact ``log(1 - y^2)`` of ``distrax.Tanh`` tends to -inf as ``|x|`` grows; this
+    one stays above ``log(epsilon)`` (about -13.8 per component for 1e-6), and is computed
+    from the float32 output ``y`` as reference code does. Elementwise (event ``[]``; wrap
+    in ``distrax.Block(., 1)`` for an ``[A]`` event).
+
+    Source: pytorch_sac_ae ``sac_ae.py`` ``squash`` (``log_pi -= torch.log(F.relu(1 -
+    pi.pow(2)) + 1e-6).sum(-1)``).
+
+    Args:
+        epsilon: the floor added inside the log, > 0.
+    """
+
+    def __init__(self, epsilon: float):
+        super().__init__()
+        self.epsilon = epsilon
+
+    def _log_det(self, y: jax.Array) -> jax.Array:
+        return jnp.log(jax.nn.relu(1.0 - jnp.square(y)) + self.epsilon)
+
+    def forward_log_det_jacobian(self, x: jax.Array) -> jax.Array:
+        """``log(relu(1 - tanh(x)^2) + epsilon)``, shape of ``x``."""
+        return self._log_det(jnp.tanh(x))
+
+    def forward_and_log_det(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(tanh(x), log(relu(1 - tanh(x)^2) + epsilon))``."""
+        y = jnp.tanh(x)
+        return y, self._log_det(y)
+
+    def inverse_and_log_det(self, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """``(atanh(y), -log(relu(1 - y^2) + epsilon))``."""
+        return jnp.arctanh(y), -self._log_det(y)
+
+    def same_as(self, other: distrax.Bijector) -> bool:
+        """Same type and the same ``epsilon``."""
+        return type(other) is FlooredTanh and other.epsilon == self.epsilon
+
+
+def tanh_gaussian(loc: jax.Array, scale: jax.Array,
+                  log_det_epsilon: float = 0.0) -> TanhGaussian:
     """A tanh-squashed diagonal Gaussian over ``[..., A]`` (see :class:`TanhGaussian`).
 
     Args:
         loc: ``[..., A]`` mean of the Gaussian before the squashing.
         scale: ``[..., A]`` (or broadcastable) positive standard deviation before squashing.
+        log_det_epsilon: 0 (default): the exact tanh log-Jacobian (``distrax.Tanh``);
+            > 0: the floored one of :class:`FlooredTanh` (pytorch_sac_ae uses 1e-6).
 
     Returns:
         :class:`TanhGaussian` with batch shape ``[...]`` and event ``[A]``.
+
+    Raises:
+        ValueError: ``log_det_epsilon`` < 0.
     """
+    require(log_det_epsilon >= 0, "log_det_epsilon", "a number >= 0", log_det_epsilon)
     loc = jnp.asarray(loc)
     scale = jnp.broadcast_to(jnp.asarray(scale, loc.dtype), loc.shape)
+    tanh = FlooredTanh(log_det_epsilon) if log_det_epsilon > 0 else distrax.Tanh()
     return TanhGaussian(
         distrax.MultivariateNormalDiag(loc=loc, scale_diag=scale),
-        distrax.Block(distrax.Tanh(), 1),
+        distrax.Block(tanh, 1),
     )
 
 

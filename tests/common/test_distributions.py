@@ -178,6 +178,23 @@ def test_tanh_gaussian_density_integrates_to_one_and_matches_samples():
     np.testing.assert_allclose(a.mean(), mean_quad, atol=5e-3)
 
 
+def test_floored_tanh_gaussian_hand_values():
+    """log_det_epsilon=e: log p = log N(u) - sum log(relu(1 - a^2) + e) (pytorch_sac_ae);
+    a saturated component (tanh(20) = 1 in float32) contributes -log(e) exactly."""
+    loc, scale = jnp.array([0.3, 20.0]), jnp.array([0.5, 0.1])
+    key = jax.random.key(6)
+    a, log_p = D.tanh_gaussian(loc, scale, log_det_epsilon=1e-6).sample_and_log_prob(seed=key)
+    u = np.asarray(loc) + np.asarray(scale) * np.asarray(jax.random.normal(key, (2,)))
+    assert float(a[1]) == 1.0
+    expected = (stats.norm.logpdf(u, np.asarray(loc), np.asarray(scale)).sum()
+                - np.log(1.0 - np.tanh(u[0]) ** 2 + 1e-6) - np.log(1e-6))
+    np.testing.assert_allclose(a, np.tanh(u), rtol=1e-6)
+    np.testing.assert_allclose(log_p, expected, rtol=1e-5)
+    assert type(D.tanh_gaussian(loc, scale).bijector.bijector) is distrax.Tanh
+    with pytest.raises(ValueError, match="log_det_epsilon"):
+        D.tanh_gaussian(loc, scale, log_det_epsilon=-1.0)
+
+
 def test_tanh_gaussian_mode_is_deterministic_action():
     loc = jnp.array([[0.3, -2.0], [5.0, 0.0]])
     dist = D.tanh_gaussian(loc, jnp.ones_like(loc))
