@@ -47,6 +47,7 @@ from typing import Literal
 
 import numpy as np
 
+from purerl.algos import sac_ae
 from purerl.cli import common
 
 PROG = "purerl-sac-ae"
@@ -69,12 +70,19 @@ SEED_NAMES = {
     "num_filters": "num_filters", "discount": "discount", "init_temperature": "init_alpha",
     "alpha_lr": "alpha_lr", "alpha_beta": "alpha_beta1"}
 """pytorch_sac_ae flag -> ``sac_ae.Config`` field (the only place the seed's names live)."""
+_CONFIG_DEFAULTS = {f.name: f.default for f in dataclasses.fields(sac_ae.Config)}
+
+
+def _default(seed_name: str):
+    """The default of the seed's flag ``seed_name``: that of the ``sac_ae.Config`` field it
+    maps to (``SEED_NAMES``), the one owner of every hyperparameter's default."""
+    return _CONFIG_DEFAULTS[SEED_NAMES[seed_name]]
 
 
 @dataclasses.dataclass(frozen=True)
 class Args:
     """SAC+AE (Yarats et al. 2019) with pytorch_sac_ae's flags and defaults. Each flag maps
-    to one purerl.algos.sac_ae.Config field (named in brackets)."""
+    to one purerl.algos.sac_ae.Config field (named in brackets), whose default it takes."""
 
     domain_name: str = "cheetah"
     """DMC domain: cheetah (task run) or pendulum (task swingup, a cheap CPU task)."""
@@ -87,71 +95,71 @@ class Args:
     for cheetah run)."""
     frame_stack: int = 3
     """Frames per observation."""
-    replay_buffer_capacity: int = 1_000_000
+    replay_buffer_capacity: int = _default("replay_buffer_capacity")
     """Replay transitions [replay_buffer_size]; pixels are stored once per frame (about 21
     kB a transition at 84x84, so 1e6 needs ~21 GB per seed: see
     benchmarks/results/sac_ae_memory.md)."""
     agent: str = "sac_ae"
     """Agent (only sac_ae)."""
-    init_steps: int = 1000
+    init_steps: int = _default("init_steps")
     """Agent steps of uniform actions; then that many updates at once [learning_starts]."""
-    num_train_steps: int = 1_000_000
+    num_train_steps: int = _default("num_train_steps")
     """Agent steps of the run [num_updates]."""
-    batch_size: int = 128
+    batch_size: int = _default("batch_size")
     """Transitions per update [sgd_batch_size]."""
-    hidden_dim: int = 1024
+    hidden_dim: int = _default("hidden_dim")
     """Actor / Q MLP width [hidden_size]."""
-    eval_freq: int = 10_000
+    eval_freq: int = _default("eval_freq")
     """Agent steps between evaluations [eval_every]."""
-    num_eval_episodes: int = 10
+    num_eval_episodes: int = _default("num_eval_episodes")
     """Deterministic evaluation episodes [num_eval_episodes]."""
-    critic_lr: float = 1e-3
+    critic_lr: float = _default("critic_lr")
     """[q_lr]."""
-    critic_beta: float = 0.9
+    critic_beta: float = _default("critic_beta")
     """Critic Adam beta1 [q_beta1]."""
-    critic_tau: float = 0.01
+    critic_tau: float = _default("critic_tau")
     """Polyak rate of the target Q heads [polyak_tau]."""
-    critic_target_update_freq: int = 2
+    critic_target_update_freq: int = _default("critic_target_update_freq")
     """[target_update_every]."""
-    actor_lr: float = 1e-3
+    actor_lr: float = _default("actor_lr")
     """[policy_lr]."""
-    actor_beta: float = 0.9
+    actor_beta: float = _default("actor_beta")
     """[policy_beta1]."""
-    actor_log_std_min: float = -10.0
+    actor_log_std_min: float = _default("actor_log_std_min")
     """[log_std_min]."""
-    actor_log_std_max: float = 2.0
+    actor_log_std_max: float = _default("actor_log_std_max")
     """[log_std_max]."""
-    actor_update_freq: int = 2
+    actor_update_freq: int = _default("actor_update_freq")
     """[actor_update_every]."""
-    encoder_type: Literal["pixel", "identity"] = "pixel"
+    encoder_type: Literal["pixel", "identity"] = _default("encoder_type")
     """pixel, or identity: state-based SAC [encoder_type]."""
-    encoder_feature_dim: int = 50
+    encoder_feature_dim: int = _default("encoder_feature_dim")
     """[feature_dim]."""
-    encoder_lr: float = 1e-3
+    encoder_lr: float = _default("encoder_lr")
     """[encoder_lr]."""
-    encoder_tau: float = 0.05
+    encoder_tau: float = _default("encoder_tau")
     """Polyak rate of the target encoder [encoder_polyak_tau]."""
-    decoder_type: Literal["pixel", "identity"] = "pixel"
+    decoder_type: Literal["pixel", "identity"] = _default("decoder_type")
     """pixel, or identity: no autoencoder [decoder_type]."""
-    decoder_lr: float = 1e-3
+    decoder_lr: float = _default("decoder_lr")
     """[decoder_lr]."""
-    decoder_update_freq: int = 1
+    decoder_update_freq: int = _default("decoder_update_freq")
     """[decoder_update_every]."""
-    decoder_latent_lambda: float = 1e-6
+    decoder_latent_lambda: float = _default("decoder_latent_lambda")
     """[decoder_latent_penalty]."""
-    decoder_weight_lambda: float = 1e-7
+    decoder_weight_lambda: float = _default("decoder_weight_lambda")
     """Coupled L2 weight decay of the decoder [decoder_weight_decay]."""
-    num_layers: int = 4
+    num_layers: int = _default("num_layers")
     """Conv layers [num_layers]."""
-    num_filters: int = 32
+    num_filters: int = _default("num_filters")
     """[num_filters]."""
-    discount: float = 0.99
+    discount: float = _default("discount")
     """[discount]."""
-    init_temperature: float = 0.1
+    init_temperature: float = _default("init_temperature")
     """[init_alpha]."""
-    alpha_lr: float = 1e-4
+    alpha_lr: float = _default("alpha_lr")
     """[alpha_lr]."""
-    alpha_beta: float = 0.5
+    alpha_beta: float = _default("alpha_beta")
     """[alpha_beta1]."""
     seed: int = 1
     """Base seed; with --num_seeds S the runs are seeds seed .. seed + S - 1 (keys
@@ -192,10 +200,8 @@ class Args:
     def task(self) -> str:
         return TASKS[(self.domain_name, self.task_name)]
 
-    def config(self):
+    def config(self) -> sac_ae.Config:
         """The ``sac_ae.Config`` these flags mean (``SEED_NAMES``)."""
-        from purerl.algos import sac_ae
-
         return sac_ae.Config(**{ours: getattr(self, seed) for seed, ours in SEED_NAMES.items()})
 
     @property
@@ -388,7 +394,6 @@ def check_memory(buffer_bytes: int, num_seeds: int) -> None:
 def run(args: Args) -> dict:
     """Train ``args.num_seeds`` vmapped seeds and write every output (module docstring)."""
     from envs_jax.pixels import make_pixel_env
-    from purerl.algos import sac_ae
     from purerl.common.experiment import run_sweep
 
     cfg = args.config()

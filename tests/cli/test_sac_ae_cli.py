@@ -47,6 +47,13 @@ def test_seed_command_parses_as_written():
     assert set(cli.SEED_NAMES.values()) <= set(sac_ae.Config.__dataclass_fields__)
 
 
+def test_flag_defaults_are_the_configs():
+    """Each hyperparameter has one owner: no seed flag restates a default of its own."""
+    from purerl.algos import sac_ae
+
+    assert cli.parse([]).config() == sac_ae.Config()
+
+
 def test_state_variant_flags():
     cfg = cli.parse(["--encoder_type", "identity", "--decoder_type", "identity"]).config()
     assert not cfg.pixels and not cfg.autoencoder
