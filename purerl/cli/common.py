@@ -25,6 +25,7 @@ import tyro
 
 from envs_jax.offline.validate import DatasetError
 from purerl.common import distributed
+from purerl.common.argv import scan_flags
 from purerl.common.checkpoint import CheckpointError
 from purerl.common.experiment import NonFiniteError, run_sweep
 from purerl.common.run_dir import RunDir, RunDirError
@@ -170,23 +171,20 @@ def bool_fields(cls: type) -> set[str]:
 
 
 def normalize_bool_flags(argv: Sequence[str], cls: type) -> list[str]:
-    """Accept ``--flag False`` / ``--flag=true`` where tyro takes ``--no_flag`` / ``--flag``."""
-    flags = bool_fields(cls)
-    out, i = [], 0
-    argv = list(argv)
-    while i < len(argv):
-        token = argv[i]
-        name, eq, value = token.partition("=")
-        field = name[2:].replace("-", "_") if name.startswith("--") else None
-        if field in flags:
-            if not eq and i + 1 < len(argv) and argv[i + 1].lower() in _TRUE + _FALSE:
-                value, i = argv[i + 1], i + 1
-            if value.lower() in _FALSE:
-                token = f"--no_{field}"
-            elif value.lower() in _TRUE or not eq:
-                token = f"--{field}"
-        out.append(token)
-        i += 1
+    """Accept ``--flag False`` / ``--flag=true`` where tyro takes ``--no_flag`` / ``--flag``
+    (scanned by ``purerl.common.argv.scan_flags``: a bare flag takes the next token only
+    when it is a boolean word)."""
+    out = []
+    for item in scan_flags(argv, bool_fields(cls),
+                           lambda name, nxt: nxt.lower() in _TRUE + _FALSE):
+        if item.name is None:
+            out.extend(item.tokens)
+        elif item.value is not None and item.value.lower() in _FALSE:
+            out.append(f"--no_{item.name}")
+        elif item.value is None or item.value.lower() in _TRUE:
+            out.append(f"--{item.name}")
+        else:
+            out.extend(item.tokens)                  # --flag=maybe: tyro names the error
     return out
 
 

@@ -39,6 +39,7 @@ from purerl.algos import sac_online
 from purerl.cli import common
 from purerl.cli.ppo import final_return, mean_std_text
 from purerl.common import distributed
+from purerl.common.argv import scan_flags
 from purerl.common import sweep as sw
 from purerl.common.run_dir import RunDir
 from purerl.config import check_fields, require, require_positive
@@ -208,25 +209,19 @@ def translate_rl_games(argv: Sequence[str]) -> list[str]:
         ValueError: a bad epoch count, both warm-up names, or a warm-up given both as
             rl_games epochs and as ``--learning_starts``.
     """
-    out, epochs, steps_per_epoch, i = [], {}, 1, 0
-    argv = list(argv)
-    while i < len(argv):
-        token = argv[i]
-        name, eq, value = token.partition("=")
-        field = name[2:].replace("-", "_") if name.startswith("--") else None
-        if field in RL_GAMES_RENAMES:
-            token = f"--{RL_GAMES_RENAMES[field]}{eq}{value}"
-        elif field in (*RL_GAMES_EPOCHS, "num_steps_per_episode"):
-            if not eq:
-                value, i = (argv[i + 1] if i + 1 < len(argv) else None), i + 1
-            if field == "num_steps_per_episode":
-                steps_per_epoch = _int_flag(field, value)
-            else:
-                epochs[field] = _int_flag(field, value)
-            i += 1
-            continue
-        out.append(token)
-        i += 1
+    out, epochs, steps_per_epoch = [], {}, 1
+    counts = (*RL_GAMES_EPOCHS, "num_steps_per_episode")
+    # a bare renamed flag leaves its value token where it is; a bare count takes the next
+    for item in scan_flags(argv, (*RL_GAMES_RENAMES, *counts), lambda name, _: name in counts):
+        if item.name in RL_GAMES_RENAMES:
+            out.append(f"--{RL_GAMES_RENAMES[item.name]}"
+                       + ("" if item.value is None else f"={item.value}"))
+        elif item.name == "num_steps_per_episode":
+            steps_per_epoch = _int_flag(item.name, item.value)
+        elif item.name is not None:
+            epochs[item.name] = _int_flag(item.name, item.value)
+        else:
+            out.extend(item.tokens)
     if epochs:
         require(len(epochs) == 1, "num_seed_steps", "not together with num_warmup_steps "
                 "(the same rl_games setting under its old and new name)", epochs)

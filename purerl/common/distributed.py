@@ -35,6 +35,8 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from purerl.common.argv import scan_flags
+
 FLAGS = ("coordinator_address", "num_processes", "process_id", "distributed_timeout")
 """The command-line settings ``pop_flags`` takes (``--name VALUE`` or ``--name=VALUE``)."""
 DEFAULT_TIMEOUT_S = 300
@@ -80,26 +82,21 @@ class Spec:
 
 
 def pop_flags(argv: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """Take the ``FLAGS`` out of ``argv``: ``(rest, {name: raw value})``.
+    """Take the ``FLAGS`` out of ``argv``: ``(rest, {name: raw value})`` (scanned by
+    ``purerl.common.argv.scan_flags``; a bare flag takes the next token unless it starts
+    with ``--``).
 
     Raises:
         ValueError: a flag without a value.
     """
-    rest, found, i = [], {}, 0
-    argv = list(argv)
-    while i < len(argv):
-        token = argv[i]
-        name, eq, value = token.partition("=")
-        field = name[2:].replace("-", "_") if name.startswith("--") else None
-        if field in FLAGS:
-            if not eq:
-                if i + 1 >= len(argv) or argv[i + 1].startswith("--"):
-                    raise ValueError(f"--{field}: expected a value, got none")
-                value, i = argv[i + 1], i + 1
-            found[field] = value
-        else:
-            rest.append(token)
-        i += 1
+    rest, found = [], {}
+    for item in scan_flags(argv, FLAGS, lambda name, nxt: not nxt.startswith("--")):
+        if item.name is None:
+            rest.extend(item.tokens)
+            continue
+        if item.value is None:
+            raise ValueError(f"--{item.name}: expected a value, got none")
+        found[item.name] = item.value
     return rest, found
 
 
