@@ -10,9 +10,12 @@
 * ``"pendulum_swingup"``: a cheap CPU stand-in, ``FrameStack(ActionRepeat(PixelPendulum(S),
   R), k)`` (gymnax ``Pendulum-v1`` drawn as an S x S image; ``envs_jax.pixel_pendulum``);
   ``pixels=False``: gymnax's ``(cos, sin, thdot)`` state.
+* ``"point_mass_reach"``: the cheapest, ``FrameStack(ActionRepeat(PixelPointMass(S), R), k)``
+  (a dot moved to the centre of a square by velocity commands; ``envs_jax.pixel_point_mass``);
+  ``pixels=False``: its ``[2]`` position.
 
 Observations are ``[S, S, 3k]`` uint8, channels last (``FrameStack``'s layout). Action
-repeat defaults: ``DMC_ACTION_REPEAT`` (cheetah_run 4), pendulum 2.
+repeat defaults: ``DMC_ACTION_REPEAT`` (cheetah_run 4), pendulum 2, point mass 2.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from envs_jax.wrappers import DMC_ACTION_REPEAT, ActionRepeat, FrameStack
 
 __all__ = ["DEFAULT_ACTION_REPEAT", "PIXEL_TASKS", "make_pixel_env"]
 
-PIXEL_TASKS = ("cheetah_run", "pendulum_swingup")
-DEFAULT_ACTION_REPEAT = {**DMC_ACTION_REPEAT, "pendulum_swingup": 2}
+PIXEL_TASKS = ("cheetah_run", "pendulum_swingup", "point_mass_reach")
+DEFAULT_ACTION_REPEAT = {**DMC_ACTION_REPEAT, "pendulum_swingup": 2, "point_mass_reach": 2}
 
 
 def make_pixel_env(task: str, action_repeat: int | None = None, frame_stack: int = 3,
@@ -32,7 +35,7 @@ def make_pixel_env(task: str, action_repeat: int | None = None, frame_stack: int
     """``(env, params)`` of ``task`` (``PIXEL_TASKS``) as described in the module docstring.
 
     Args:
-        task: ``"cheetah_run"`` or ``"pendulum_swingup"``.
+        task: one of ``PIXEL_TASKS``.
         action_repeat: R (None: ``DEFAULT_ACTION_REPEAT[task]``).
         frame_stack: k frames per observation (pixels only).
         image_size: image side S in pixels.
@@ -56,6 +59,13 @@ def make_pixel_env(task: str, action_repeat: int | None = None, frame_stack: int
         if pixels:
             camera = Camera(base.mj_model, "side", width=image_size, height=image_size)
             env = FrameStack(MjxPixels(env, camera), frame_stack)
+        return env, env.default_params()
+    if task == "point_mass_reach":
+        from envs_jax.pixel_point_mass import PixelPointMass
+
+        env = ActionRepeat(PixelPointMass(image_size, pixels=pixels), repeat)
+        if pixels:
+            env = FrameStack(env, frame_stack)
         return env, env.default_params()
     if pixels:
         from envs_jax.pixel_pendulum import PixelPendulum
