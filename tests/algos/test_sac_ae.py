@@ -294,3 +294,31 @@ def test_learns_pendulum_from_16px_images():
     evals = evals[np.isfinite(evals)]
     assert len(evals) == 12
     assert evals[-4:].mean() > random_return + 500, (evals, random_return)
+
+
+POINT_MASS = dict(num_updates=1000, learning_starts=200, replay_buffer_size=1000,
+                  sgd_batch_size=32, hidden_size=64, feature_dim=16, num_layers=2,
+                  num_filters=8, eval_every=100, num_eval_episodes=10)
+
+
+def test_learns_point_mass_from_12px_images():
+    """SAC+AE from 12x12x9 pixel stacks of the point-mass reach (action repeat 2, 25 agent
+    steps per episode), 1000 agent steps: the mean of the last three evaluations beats
+    uniform random actions by 25 (random about -39, heading straight to the centre -2.4).
+    Measured offline with this config (2-core CPU): seeds 0-5 end at -6.8, -5.5, -6.4,
+    -6.1, -5.2, -5.6, i.e. >= 7 above the threshold; 26-47 s with compile."""
+    from envs_jax.policy import evaluate_episodes, feed_forward
+
+    env, params = make_pixel_env("point_mass_reach", image_size=12)
+    random = feed_forward(lambda key, obs: jax.random.uniform(key, (obs.shape[0], 2),
+                                                              minval=-1.0, maxval=1.0))
+    random_return = float(jnp.mean(jax.jit(lambda k: evaluate_episodes(
+        env, params, random, k, 100, 25).returns)(jax.random.PRNGKey(1))))
+    assert -45 < random_return < -33                     # the task's random level
+    cfg = sac_ae.Config(**POINT_MASS)
+    parts = sac_ae.make_train_parts(cfg, env, params)
+    result = run_sweep(parts.init, parts.run_updates, 0, 1, cfg.num_updates, 1000)
+    evals = result.metrics["eval/return"][0]
+    evals = evals[np.isfinite(evals)]
+    assert len(evals) == 10
+    assert evals[-3:].mean() > random_return + 25, (evals, random_return)
