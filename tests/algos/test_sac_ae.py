@@ -269,6 +269,26 @@ def test_observations_must_fit_encoder():
         sac_ae.make_train_parts(sac_ae.Config(**TINY), env, params)
 
 
+def _random_return_and_evals(task, image_size, action_bound, episodes, episode_steps,
+                             config, segment):
+    """The mean return of uniform random actions in [-bound, bound] on ``task`` (key 1),
+    and the finite evaluation returns of one SAC+AE seed trained with ``config`` through
+    run_sweep in segments of ``segment`` agent steps."""
+    from envs_jax.policy import evaluate_episodes, feed_forward
+
+    env, params = make_pixel_env(task, image_size=image_size)
+    act_dim = env.action_space(params).shape[0]
+    random = feed_forward(lambda key, obs: jax.random.uniform(
+        key, (obs.shape[0], act_dim), minval=-action_bound, maxval=action_bound))
+    random_return = float(jnp.mean(jax.jit(lambda k: evaluate_episodes(
+        env, params, random, k, episodes, episode_steps).returns)(jax.random.PRNGKey(1))))
+    cfg = sac_ae.Config(**config)
+    parts = sac_ae.make_train_parts(cfg, env, params)
+    result = run_sweep(parts.init, parts.run_updates, 0, 1, cfg.num_updates, segment)
+    evals = result.metrics["eval/return"][0]
+    return random_return, evals[np.isfinite(evals)]
+
+
 LEARN = dict(num_updates=6000, learning_starts=500, replay_buffer_size=6000, sgd_batch_size=32,
              hidden_size=64, num_layers=2, num_filters=8, eval_every=500, num_eval_episodes=5)
 """Measured (2-core CPU, load ~11, seed 0): compile 67 s, 6000 agent steps 236 s; eval
@@ -279,19 +299,9 @@ returns at 4500..6000 steps -354, -753, -175, -204 (mean -371); random actions a
 def test_learns_pendulum_from_16px_images():
     """SAC+AE from 16x16x9 pixel stacks of the pendulum swing-up (action repeat 2, 100-step
     episodes): the mean of the last four evaluations beats uniform random actions by 500."""
-    from envs_jax.policy import evaluate_episodes, feed_forward
-
-    env, params = make_pixel_env("pendulum_swingup", image_size=SIZE)
-    random = feed_forward(lambda key, obs: jax.random.uniform(key, (obs.shape[0], 1),
-                                                              minval=-2.0, maxval=2.0))
-    random_return = float(jnp.mean(jax.jit(lambda k: evaluate_episodes(
-        env, params, random, k, 20, 100).returns)(jax.random.PRNGKey(1))))
+    random_return, evals = _random_return_and_evals("pendulum_swingup", SIZE, 2.0, 20, 100,
+                                                    LEARN, 1500)
     assert -1500 < random_return < -1000                 # the pendulum's random level
-    cfg = sac_ae.Config(**LEARN)
-    parts = sac_ae.make_train_parts(cfg, env, params)
-    result = run_sweep(parts.init, parts.run_updates, 0, 1, cfg.num_updates, 1500)
-    evals = result.metrics["eval/return"][0]
-    evals = evals[np.isfinite(evals)]
     assert len(evals) == 12
     assert evals[-4:].mean() > random_return + 500, (evals, random_return)
 
@@ -307,18 +317,8 @@ def test_learns_point_mass_from_12px_images():
     uniform random actions by 25 (random about -39, heading straight to the centre -2.4).
     Measured offline with this config (2-core CPU): seeds 0-5 end at -6.8, -5.5, -6.4,
     -6.1, -5.2, -5.6, i.e. >= 7 above the threshold; 26-47 s with compile."""
-    from envs_jax.policy import evaluate_episodes, feed_forward
-
-    env, params = make_pixel_env("point_mass_reach", image_size=12)
-    random = feed_forward(lambda key, obs: jax.random.uniform(key, (obs.shape[0], 2),
-                                                              minval=-1.0, maxval=1.0))
-    random_return = float(jnp.mean(jax.jit(lambda k: evaluate_episodes(
-        env, params, random, k, 100, 25).returns)(jax.random.PRNGKey(1))))
+    random_return, evals = _random_return_and_evals("point_mass_reach", 12, 1.0, 100, 25,
+                                                    POINT_MASS, 1000)
     assert -45 < random_return < -33                     # the task's random level
-    cfg = sac_ae.Config(**POINT_MASS)
-    parts = sac_ae.make_train_parts(cfg, env, params)
-    result = run_sweep(parts.init, parts.run_updates, 0, 1, cfg.num_updates, 1000)
-    evals = result.metrics["eval/return"][0]
-    evals = evals[np.isfinite(evals)]
     assert len(evals) == 10
     assert evals[-3:].mean() > random_return + 25, (evals, random_return)
