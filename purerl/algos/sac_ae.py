@@ -84,7 +84,6 @@ import optax
 from envs_jax.offline.dataset import OfflineDataset
 from envs_jax.policy import episode_limit, evaluate_episodes, feed_forward
 from purerl.algos import sac
-from purerl.algos.sac import td_target
 from purerl.algos.sac_online import check_action_space, rescale_action
 from purerl.common.buffers import make_replay_buffer
 from purerl.common.distributions import tanh_gaussian
@@ -471,9 +470,9 @@ def make_learner(cfg: Config, obs_shape: tuple[int, ...], action_dim: int) -> Le
         mu, log_std = nets.actor(s.params, batch.next_obs)
         next_a, next_log_pi = sample_action(mu, log_std, key)
         q_next = nets.critic({**s.params, **s.target}, batch.next_obs, next_a, False)
-        y = jax.lax.stop_gradient(td_target(batch.reward, batch.terminated,
-                                            s.hparams.discount, jnp.min(q_next, -1),
-                                            alpha, next_log_pi))
+        y = jax.lax.stop_gradient(sac.td_target(batch.reward, batch.terminated,
+                                                s.hparams.discount, jnp.min(q_next, -1),
+                                                alpha, next_log_pi))
 
         def loss_fn(sub):
             q = nets.critic({**s.params, **sub}, batch.obs, batch.action, False)
