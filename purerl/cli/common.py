@@ -666,3 +666,87 @@ def speed_summary(result: Any, steps_per_update: int) -> dict:
     return {"wall_clock_s": {"compile": result.compile_s, "run": result.run_s},
             "env_steps_per_s": ran / result.run_s if result.run_s > 0 else None,
             "resumed_from_update": result.resumed_from, "updates_done": done}
+
+
+# ------------------------------------------------- config.json, summaries and scores
+
+def config_dict(args: Any, algo: str) -> dict:
+    """What ``config.json`` stores: ``{"algo": algo}`` and every field of the dataclass
+    ``args`` but ``resume`` (a resumed run reads its flags from this file)."""
+    d = dataclasses.asdict(args)
+    d.pop("resume", None)
+    return {"algo": algo, **d}
+
+
+def args_from_config(cls: type, config: Mapping[str, Any]) -> Any:
+    """The ``cls`` (a CLI's ``Args`` dataclass) of a run from its ``config.json`` dict:
+    JSON lists back to tuples, keys ``cls`` no longer has skipped (``algo``, fields of
+    older versions), fields added since at their defaults.
+
+    Raises:
+        ValueError: a stored value the current ``cls`` rejects (its ``__post_init__``).
+    """
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v
+                  for k, v in config.items() if k in fields and k != "resume"})
+
+
+def final_return(metrics: Mapping[str, Any], fraction: float = 0.1):
+    """Mean training-episode return over the last ``fraction`` of updates, from the
+    ``episode_return_sum`` / ``episode_count`` metrics: ``[..., U] -> [...]`` (NaN where
+    no episode ended in that window)."""
+    import numpy as np
+
+    num = max(1, round(np.asarray(metrics["episode_count"]).shape[-1] * fraction))
+    total = np.asarray(metrics["episode_return_sum"])[..., -num:].sum(-1)
+    count = np.asarray(metrics["episode_count"])[..., -num:].sum(-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def mean_std_text(values: Any, empty: str = "no episode ended in the last 10% of updates"
+                  ) -> str:
+    """``"12.34  +- 0.56"`` over the finite ``values`` (one per seed); ``n/a (<empty>)``
+    when there are none, and how many seeds counted when some are NaN."""
+    import numpy as np
+
+    values = np.asarray(values)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return f"      n/a  ({empty})"
+    note = "" if finite.size == values.size else f"  ({finite.size} of {values.size} seeds)"
+    return f"{finite.mean():9.2f}  +- {finite.std():.2f}{note}"
+
+
+def print_run_end(heading: str, points: Sequence[dict], values: Any, result: Any,
+                  summary: Mapping[str, Any], run_dir: RunDir, empty: str | None = None
+                  ) -> None:
+    """The last lines of a training command: ``heading``, one ``mean +- std`` line per grid
+    point (``values``: ``[G, S]``), then compile / run seconds, env-steps/s and where the
+    artefacts are. Also forgets the active run dir (Ctrl-C after this has nothing to
+    resume)."""
+    set_active_run_dir(None)
+    print(f"\n{heading}")
+    for point, v in zip(points, values):
+        text = mean_std_text(v) if empty is None else mean_std_text(v, empty)
+        print(f"  {point_label(point):<40s} {text}")
+    rate = summary["env_steps_per_s"]
+    print(f"compile {result.compile_s:.1f} s, run {result.run_s:.1f} s"
+          + (f" ({rate:,.0f} env-steps/s)" if rate else "") + f". Artefacts in {run_dir.path}")
+
+
+def score_report(algo: str, env_id: str, points: Sequence[dict], returns: Any,
+                 **fields: Any) -> dict:
+    """What ``purerl-evaluate`` returns for a sweep run: ``returns`` (``[G, S]``, mean
+    episode return of each run) as ``grid`` (per point: ``hparams``, ``score_per_seed``,
+    ``score_mean``), ``score_mean`` over all runs, ``score_per_seed`` when there is one
+    point, beside ``algo``, ``env_id`` and the scoring ``fields`` (episodes, step cap, ...)."""
+    import numpy as np
+
+    returns = np.asarray(returns)
+    grid = [{"hparams": p, "score_per_seed": r.tolist(), "score_mean": float(r.mean())}
+            for p, r in zip(points, returns)]
+    out = {"algo": algo, "env_id": env_id, **fields, "score_mean": float(returns.mean()),
+           "grid": grid}
+    if len(points) == 1:
+        out["score_per_seed"] = grid[0]["score_per_seed"]
+    return out

@@ -367,9 +367,7 @@ def demo_sampler(args: Args) -> ne.DemoSampler:
 
 
 def config_dict(args: Args) -> dict:
-    d = dataclasses.asdict(args)
-    d.pop("resume")
-    return {"algo": "near_energy", **d}
+    return common.config_dict(args, "near_energy")
 
 
 def run(args: Args, resumed: RunDir | None = None) -> dict:

@@ -430,31 +430,11 @@ def build(args: Args) -> ppo.TrainParts:
     return build_setup(args).parts
 
 
-def final_return(metrics: dict, fraction: float = 0.1) -> np.ndarray:
-    """Mean episode return over the last ``fraction`` of updates: ``[..., U] -> [...]``
-    (NaN where no episode ended in that window)."""
-    num = max(1, round(np.asarray(metrics["episode_count"]).shape[-1] * fraction))
-    total = np.asarray(metrics["episode_return_sum"])[..., -num:].sum(-1)
-    count = np.asarray(metrics["episode_count"])[..., -num:].sum(-1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def mean_std_text(values: np.ndarray) -> str:
-    """``"12.34  +- 0.56"`` over the finite values; ``n/a`` (and why) when there are none."""
-    finite = np.asarray(values)[np.isfinite(values)]
-    if finite.size == 0:
-        return "      n/a  (no episode ended in the last 10% of updates)"
-    note = "" if finite.size == np.size(values) else f"  ({finite.size} of {np.size(values)} seeds)"
-    return f"{finite.mean():9.2f}  +- {finite.std():.2f}{note}"
-
-
 def config_dict(args: Args) -> dict:
     """What ``config.json`` stores: the algorithm and every flag but ``--resume``."""
-    d = dataclasses.asdict(args)
-    d.pop("resume")
     algo = ("amp" if args.imitation == "amp" else
             "near" if args.near_energy_run is not None else "ppo")
-    return {"algo": algo, **d}
+    return common.config_dict(args, algo)
 
 
 def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
@@ -505,7 +485,7 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
     run_dir.save_params(result.state.train_state.params)
     writer.finish(result.metrics)
     metrics = common.save_metrics(run_dir, result.metrics, num_points, num_seeds)
-    returns = final_return(metrics)                              # [G, S]
+    returns = common.final_return(metrics)                       # [G, S]
     summary = run_dir.write_summary({
         "config": run_dir.config,
         "grid": [{"hparams": p, "final_return_per_seed": [None if np.isnan(x) else float(x)
@@ -522,14 +502,8 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
                               result.metrics, f"{run_dir.config['algo']} on {args.env_id}")
     if args.video:
         _write_video(setup, run_dir, result.state)
-    common.set_active_run_dir(None)
-    print(f"\nfinal return (last 10% of updates), mean over {num_seeds} seed(s):")
-    for point, r in zip(points, returns):
-        print(f"  {common.point_label(point):<40s} {mean_std_text(r)}")
-    rate = summary["env_steps_per_s"]
-    print(f"compile {result.compile_s:.1f} s, run {result.run_s:.1f} s"
-          + (f" ({rate:,.0f} env-steps/s)" if rate else "")
-          + f". Artefacts in {run_dir.path}")
+    common.print_run_end(f"final return (last 10% of updates), mean over {num_seeds} "
+                         "seed(s):", points, returns, result, summary, run_dir)
     return summary
 
 
@@ -558,10 +532,7 @@ def _write_video(setup: Setup, run_dir: RunDir, state) -> None:
 
 def load_args(run_dir: RunDir) -> Args:
     """Rebuild the ``Args`` saved in a run's ``config.json`` (newer fields: defaults)."""
-    fields = {f.name for f in dataclasses.fields(Args)}
-    saved = {k: tuple(v) if isinstance(v, list) else v
-             for k, v in run_dir.config.items() if k in fields and k != "resume"}
-    return Args(**saved)
+    return common.args_from_config(Args, run_dir.config)
 
 
 def evaluate_run(run_dir: str, num_episodes: int = 100, max_steps: int | None = None,
@@ -602,14 +573,9 @@ def evaluate_run(run_dir: str, num_episodes: int = 100, max_steps: int | None = 
 
     returns = np.asarray(score(params, obs_stats)).mean(axis=1).reshape(len(points),
                                                                         args.num_seeds)
-    grid = [{"hparams": p, "score_per_seed": r.tolist(), "score_mean": float(r.mean())}
-            for p, r in zip(points, returns)]
-    out = {"algo": "ppo", "env_id": args.env_id, "num_episodes": num_episodes,
-           "max_steps": max_steps, "greedy": greedy, "updates": updates,
-           "score_mean": float(returns.mean()), "grid": grid}
-    if len(points) == 1:
-        out["score_per_seed"] = grid[0]["score_per_seed"]
-    return out
+    return common.score_report("ppo", args.env_id, points, returns,
+                               num_episodes=num_episodes, max_steps=max_steps, greedy=greedy,
+                               updates=updates)
 
 
 def _restore_for_scoring(rd: RunDir, abstract, args: Args):

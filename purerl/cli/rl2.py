@@ -204,9 +204,7 @@ def _suggest_workers(args: Args) -> str:
 
 def config_dict(args: Args) -> dict:
     """What ``config.json`` stores: the algorithm and every flag but ``--resume``."""
-    d = dataclasses.asdict(args)
-    d.pop("resume")
-    return {"algo": "rl2", **d}
+    return common.config_dict(args, "rl2")
 
 
 def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
@@ -290,10 +288,7 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
 
 def load_args(run_dir: RunDir) -> Args:
     """Rebuild the ``Args`` saved in a run's ``config.json`` (newer fields: defaults)."""
-    fields = {f.name for f in dataclasses.fields(Args)}
-    saved = {k: tuple(v) if isinstance(v, list) else v
-             for k, v in run_dir.config.items() if k in fields and k != "resume"}
-    return Args(**saved)
+    return common.args_from_config(Args, run_dir.config)
 
 
 def evaluate_run(run_dir: str, num_tasks: int | None = None, greedy: bool | None = None) -> dict:

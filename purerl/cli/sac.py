@@ -37,7 +37,6 @@ from envs_jax.wrappers import is_mjx_env
 from envs_jax import spaces
 from purerl.algos import sac_online
 from purerl.cli import common
-from purerl.cli.ppo import final_return, mean_std_text
 from purerl.common import distributed
 from purerl.common.argv import scan_flags
 from purerl.common import sweep as sw
@@ -277,9 +276,7 @@ def build_setup(args: Args) -> Setup:
 
 def config_dict(args: Args) -> dict:
     """What ``config.json`` stores: the algorithm and every flag but ``--resume``."""
-    d = dataclasses.asdict(args)
-    d.pop("resume")
-    return {"algo": "sac", **d}
+    return common.config_dict(args, "sac")
 
 
 def parse(argv: list[str]) -> tuple[Args, RunDir | None]:
@@ -317,9 +314,7 @@ def args_from_config(config: dict) -> Args:
     Raises:
         ValueError: a stored value the current ``Args`` rejects.
     """
-    fields = {f.name for f in dataclasses.fields(Args)}
-    return Args(**{k: tuple(v) if isinstance(v, list) else v
-                   for k, v in config.items() if k in fields and k != "resume"})
+    return common.args_from_config(Args, config)
 
 
 def command_from_config(config: dict) -> str:
@@ -375,7 +370,7 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
                          "critic": result.state.learner.critic.params})
     writer.finish(result.metrics)
     metrics = common.save_metrics(run_dir, result.metrics, num_points, num_seeds)
-    returns, evals = final_return(metrics), last_eval(metrics)          # [G, S]
+    returns, evals = common.final_return(metrics), last_eval(metrics)          # [G, S]
     as_list = lambda r: [None if np.isnan(x) else float(x) for x in r]  # noqa: E731
     summary = run_dir.write_summary({
         "config": run_dir.config,
@@ -388,13 +383,9 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
     })
     if args.video:
         _write_video(setup, run_dir, result.state)
-    common.set_active_run_dir(None)
-    print(f"\nlast deterministic evaluation return, mean over {num_seeds} seed(s):")
-    for point, e in zip(points, evals):
-        print(f"  {common.point_label(point):<40s} {mean_std_text(e)}")
-    rate = summary["env_steps_per_s"]
-    print(f"compile {result.compile_s:.1f} s, run {result.run_s:.1f} s"
-          + (f" ({rate:,.0f} env-steps/s)" if rate else "") + f". Artefacts in {run_dir.path}")
+    common.print_run_end(f"last deterministic evaluation return, mean over {num_seeds} "
+                         "seed(s):", points, evals, result, summary, run_dir,
+                         empty="no evaluation ran (eval_every=0)")
     return summary
 
 
@@ -463,14 +454,8 @@ def evaluate_run(run_dir: str, num_episodes: int = 100, max_steps: int | None = 
     points = sw.grid_points(args.grid())
     returns = np.asarray(score(saved["actor"], stats)).mean(axis=1).reshape(
         len(points), args.num_seeds)
-    grid = [{"hparams": p, "score_per_seed": r.tolist(), "score_mean": float(r.mean())}
-            for p, r in zip(points, returns)]
-    out = {"algo": "sac", "env_id": args.env_id, "num_episodes": num_episodes,
-           "max_steps": max_steps, "greedy": True, "score_mean": float(returns.mean()),
-           "grid": grid}
-    if len(points) == 1:
-        out["score_per_seed"] = grid[0]["score_per_seed"]
-    return out
+    return common.score_report("sac", args.env_id, points, returns,
+                               num_episodes=num_episodes, max_steps=max_steps, greedy=True)
 
 
 def main(argv: list[str] | None = None) -> dict:
