@@ -56,11 +56,12 @@ def test_medium_and_expert_come_from_one_run(env_id):
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_policy_earns_its_recorded_return(name, tmp_path):
     """10 sampled-action episodes of 1000 steps (one compile of the MJX task, ~1-2 min on
-    2 cores): the mean return is within 25% of the recorded deterministic evaluation
-    (sampling the tanh-Gaussian, as D4RL's datasets do, costs a little return)."""
+    2 cores) earn between half and 1.1x the recorded deterministic evaluation: sampling the
+    tanh-Gaussian, as D4RL's datasets do, costs return (halfcheetah_medium: 718 sampled
+    over 200 episodes vs 1078 deterministic)."""
     meta = datagen.main([f"--policy={name}", "--dataset", name.rsplit("_", 1)[1],
                          "--num_transitions=10000", "--num_envs=10", "--format=d4rl",
                          f"--out_dir={tmp_path}"])
     recorded = P.load(name).provenance["eval_return"]
     assert meta["num_episodes"] == 10
-    assert abs(meta["policy_return"] - recorded) < 0.25 * abs(recorded), (meta, recorded)
+    assert 0.5 * recorded < meta["policy_return"] < 1.1 * recorded, (meta, recorded)
