@@ -213,24 +213,16 @@ def pop_resume(argv: Sequence[str]) -> tuple[list[str], str | None]:
     ``RUN_DIR`` is None without ``--resume`` and ``""`` for a bare ``--resume`` (the older
     usage, ``--resume --out_file NAME``).
     """
-    rest, resume, i = [], None, 0
-    argv = list(argv)
-    while i < len(argv):
-        token = argv[i]
-        if token == "--resume":
-            nxt = argv[i + 1] if i + 1 < len(argv) else None
-            if nxt is not None and not nxt.startswith("--"):
-                resume, i = nxt, i + 2
-            else:
-                resume, i = "", i + 1
-            continue
-        if token.startswith("--resume="):
-            resume = token.partition("=")[2]
-        elif token == "--no_resume":
+    rest, resume = [], None
+    # a bare --resume takes the next token unless that is another flag
+    for item in scan_flags(argv, ("resume", "no_resume"),
+                           lambda name, nxt: name == "resume" and not nxt.startswith("--")):
+        if item.name == "resume":
+            resume = "" if item.value is None else item.value
+        elif item.name == "no_resume":
             resume = None
         else:
-            rest.append(token)
-        i += 1
+            rest.extend(item.tokens)
     return rest, resume
 
 

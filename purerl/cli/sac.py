@@ -235,13 +235,10 @@ def translate_rl_games(argv: Sequence[str]) -> list[str]:
 
 
 def _last_value(argv: list[str], name: str) -> str | None:
-    value = None
-    for i, token in enumerate(argv):
-        if token == f"--{name}" and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif token.startswith(f"--{name}="):
-            value = token.partition("=")[2]
-    return value
+    """The value of the last ``--name V`` / ``--name=V`` in ``argv`` (None if absent)."""
+    values = [t.value for t in scan_flags(argv, (name,), lambda _, nxt: True)
+              if t.name == name]
+    return values[-1] if values else None
 
 
 class Setup(NamedTuple):

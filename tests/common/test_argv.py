@@ -16,3 +16,23 @@ def test_scan_flags_spellings_and_next_token_rule():
 
 def test_flag_name():
     assert flag_name("--num-envs=4") == "num_envs" and flag_name("num_envs") is None
+
+
+def test_pop_resume_every_spelling():
+    from purerl.cli.common import pop_resume
+
+    assert pop_resume(["--seed", "1"]) == (["--seed", "1"], None)
+    assert pop_resume(["--resume", "runs/a", "--seed", "1"]) == (["--seed", "1"], "runs/a")
+    assert pop_resume(["--resume=runs/a"]) == ([], "runs/a")
+    # a bare --resume (the older usage with --out_file) does not eat the next flag
+    assert pop_resume(["--resume", "--out_file", "x"]) == (["--out_file", "x"], "")
+    assert pop_resume(["--seed", "1", "--resume"]) == (["--seed", "1"], "")
+    assert pop_resume(["--resume", "runs/a", "--no_resume"]) == ([], None)
+
+
+def test_sac_last_value_is_the_last_spelling():
+    from purerl.cli.sac import _last_value
+
+    assert _last_value(["--num_envs", "4", "--num_envs=8"], "num_envs") == "8"
+    assert _last_value(["--num_envs=8", "--num_envs", "2"], "num_envs") == "2"
+    assert _last_value(["--seed", "1"], "num_envs") is None
