@@ -134,7 +134,7 @@ def write_md(results: dict) -> None:
                   f"cloning); run dir `{e['run_dir']}`; {e['machine']}; load at report "
                   f"{e['load_average_at_report']:.1f}.",
                   f"- Command: `{e.get('command')}`",
-                  f"- Final return per seed: "
+                  "- Final return per seed: "
                   + ", ".join(f"{x:.0f}" for x in e["final_return_per_seed"]) + ".",
                   f"- Our env's references: random {e['random_return_ours']:.1f}, expert "
                   f"{e['expert_return_ours']:.1f} (sampled actions).",
