@@ -73,6 +73,7 @@ def main() -> None:
     p.add_argument("--random_dataset", required=True)
     p.add_argument("--expert_dataset", required=True)
     p.add_argument("--command", default=None, help="the purerl-offline command, as typed")
+    p.add_argument("--note", default=None, help="what the run shows (kept in the entry)")
     args = p.parse_args()
 
     with open(os.path.join(args.run, "config.json")) as f:
@@ -86,7 +87,7 @@ def main() -> None:
         exp["policy_return"] - rnd["policy_return"])
     entry = {
         "task": task, "algorithm": config["args"]["algorithm"], "run_dir": args.run,
-        "command": args.command,
+        "command": args.command, "note": args.note,
         "num_seeds": int(returns.shape[0]), "sgd_steps": steps[-1],
         "num_bc_iters": config.get("learner", {}).get("num_bc_iters"),
         "final_return_per_seed": final.tolist(),
@@ -134,6 +135,7 @@ def write_md(results: dict) -> None:
                   f"cloning); run dir `{e['run_dir']}`; {e['machine']}; load at report "
                   f"{e['load_average_at_report']:.1f}.",
                   f"- Command: `{e.get('command')}`",
+                  *([f"- Finding: {e['note']}"] if e.get("note") else []),
                   "- Final return per seed: "
                   + ", ".join(f"{x:.0f}" for x in e["final_return_per_seed"]) + ".",
                   f"- Our env's references: random {e['random_return_ours']:.1f}, expert "
