@@ -74,7 +74,7 @@ from envs_jax.offline.specs import env_family
 from envs_jax.offline.synthetic import LinearTargetEnv
 from purerl.algos import cql, sac, snr_ac
 from purerl.algos.sac_eval import EvalSpec, eval_modes
-from purerl.cli.common import run_cli, set_active_run_dir
+from purerl.cli.common import pop_resume, run_cli, set_active_run_dir
 from purerl.cli.gin import apply_gin_bindings, normalize_absl_bools, read_gin_file
 from purerl.common import distributed
 from purerl.common import sweep as sw
@@ -230,15 +230,6 @@ def _environ(values: dict[str, str]):
                 os.environ[k] = v
 
 
-def _flag(argv: list[str], name: str) -> str | None:
-    for i, arg in enumerate(argv):
-        if arg == f"--{name}" and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(f"--{name}="):
-            return arg.split("=", 1)[1]
-    return None
-
-
 def parse_args(argv: list[str] | None, default_algorithm: str = "cql") -> OfflineArgs:
     """Parse the seed runner's command line (module docstring).
 
@@ -252,7 +243,8 @@ def parse_args(argv: list[str] | None, default_algorithm: str = "cql") -> Offlin
         RunDirError: ``--resume`` of a directory without config.json.
     """
     argv = normalize_absl_bools(list(sys.argv[1:] if argv is None else argv))
-    resume = _flag(argv, "resume")
+    # read, not removed: OfflineArgs has a resume field (a bare --resume is tyro's to reject)
+    resume = pop_resume(argv)[1] or None
     if resume is None:
         return _tyro(argv, OfflineArgs(algorithm=default_algorithm))
     stored = stored_args(resume)
