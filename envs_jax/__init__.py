@@ -10,7 +10,8 @@ Registered ids (defaults in brackets):
   ``GymnaxAdapter``; ``make`` also accepts ``"gymnax/<ID>"`` for any id gymnax knows.
 * MJX physics tasks (``MJX_ENV_IDS``; ``envs_jax.mjx``, imported on first ``make`` because
   MuJoCo costs seconds to import): ``"hopper"``, ``"halfcheetah"``, ``"walker2d"``,
-  ``"ant"``, ``"antmaze-umaze"``, ``"antmaze-medium"``, ``"antmaze-large"``,
+  ``"ant"``, ``"ant-goal"`` (open-space goal reaching, AntMaze's data policy),
+  ``"antmaze-umaze"``, ``"antmaze-medium"``, ``"antmaze-large"``,
   ``"cheetah-run"``, ``"amp-humanoid"``.
 * brax and MuJoCo Playground envs (``envs_jax.brax_adapter.BraxAdapter``; brax / Playground
   imported on first ``make``): ``"brax/<name>"`` (``BRAX_ENV_IDS``: ``"brax/ant"``,
@@ -148,6 +149,7 @@ _MJX_FACTORIES: dict[str, tuple[str, dict]] = {
     "halfcheetah": ("envs_jax.mjx.locomotion:HalfCheetah", {}),
     "walker2d": ("envs_jax.mjx.locomotion:Walker2d", {}),
     "ant": ("envs_jax.mjx.locomotion:Ant", {}),
+    "ant-goal": ("envs_jax.mjx.ant_goal:AntGoal", {}),
     "antmaze-umaze": ("envs_jax.mjx.antmaze:AntMaze", {"maze": "umaze"}),
     "antmaze-medium": ("envs_jax.mjx.antmaze:AntMaze", {"maze": "medium"}),
     "antmaze-large": ("envs_jax.mjx.antmaze:AntMaze", {"maze": "large"}),

@@ -19,7 +19,8 @@ Source: D4RL (Fu et al. 2020), ``d4rl/locomotion/{ant.py, maze_env.py, goal_reac
   reward; the offline loader's ``4 * (r - 0.5)`` remap is not the env's). The episode
   terminates at the goal (``eval=True``); the ant's own health check is NOT used. Time
   limits: umaze 700, medium/large 1000 steps, as ``truncated``.
-* Reset: ``qpos0 + U(-0.1, 0.1)``, ``qvel = 0.1 * N(0, 1)`` at the start cell.
+* Reset: ``qpos0 + U(-0.1, 0.1)``, ``qvel = 0.1 * N(0, 1)`` at ``params.start`` (the ``R`` cell,
+  the origin, by default).
 * Goal: ``params.goal`` ``[2]``. ``default_params`` puts it at the ``G`` cell's position;
   ``sample_goal`` draws D4RL's noisy evaluation goal (``G`` cell + ``U(0, 1)`` +
   ``U(0, 0.5)`` per axis, clamped at 0), as antmaze-v2 does at every reset. ``reset``
@@ -125,24 +126,25 @@ def _touchable(maze: str, i: int, j: int) -> bool:
     return False
 
 
-def build_maze_model(
-    maze: str,
+def build_ant_model(
+    maze: str | None,
     solver_iterations: int = DEFAULT_SOLVER_ITERATIONS,
     ls_iterations: int = DEFAULT_LS_ITERATIONS,
 ) -> mujoco.MjModel:
-    """D4RL's ant model with the maze's wall boxes (see the module docstring).
+    """D4RL's ant model, with the maze's wall boxes (see the module docstring) or, for
+    ``maze=None``, in open space (``envs_jax.mjx.ant_goal``'s goal-reaching task).
 
     Raises:
         ValueError: for an unknown maze, or if MuJoCo cannot load/compile the model (the
             message names ``assets/d4rl/ant.xml`` and MuJoCo's message).
     """
-    if maze not in MAZES:
+    if maze is not None and maze not in MAZES:
         raise ValueError(f"maze: expected one of {sorted(MAZES)}, got {maze!r}")
     try:
         spec = mujoco.MjSpec.from_file(ANT_XML)
     except ValueError as err:
-        raise ValueError(f"build_maze_model: MuJoCo could not load {ANT_XML!r}: {err}") from err
-    for i, j in wall_cells(maze):
+        raise ValueError(f"build_ant_model: MuJoCo could not load {ANT_XML!r}: {err}") from err
+    for i, j in wall_cells(maze) if maze is not None else ():
         x, y = cell_xy(maze, i, j)
         collide = int(_touchable(maze, i, j))
         spec.worldbody.add_geom(
@@ -164,13 +166,50 @@ def build_maze_model(
     # 0 (init_qpos[1]) and keep no pairs. That numeric is unused (gym's MujocoEnv takes its
     # init_qpos from qpos0), so drop it and make max_geom_pairs numeric 0.
     spec.delete(spec.numeric("init_qpos"))
-    spec.add_numeric(name="max_geom_pairs", data=[MAX_WALL_PAIRS])
+    if maze is not None:
+        spec.add_numeric(name="max_geom_pairs", data=[MAX_WALL_PAIRS])
     try:
         return spec.compile()
     except ValueError as err:
         raise ValueError(
-            f"build_maze_model: MuJoCo could not compile {ANT_XML!r} + maze: {err}"
+            f"build_ant_model: MuJoCo could not compile {ANT_XML!r} + maze: {err}"
         ) from err
+
+
+def free_cells(maze: str) -> list[tuple[int, int]]:
+    """``(row, col)`` of every cell that is not a wall (``0``, ``R``, ``G``), row-major."""
+    return [(i, j) for i, row in enumerate(MAZES[maze]) for j, c in enumerate(row) if c != "1"]
+
+
+def xy_to_cell(maze: str, xy: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``(row, col)`` int32 ``[...]`` of the cell holding world point ``xy [..., 2]`` (m):
+    the nearest cell centre, clipped to the grid (D4RL's ``_xy_to_rowcol``)."""
+    r0, c0 = find_cell(maze, "R")
+    rows, cols = len(MAZES[maze]), len(MAZES[maze][0])
+    col = jnp.clip(jnp.round(xy[..., 0] / CELL_SIZE).astype(jnp.int32) + c0, 0, cols - 1)
+    row = jnp.clip(jnp.round(xy[..., 1] / CELL_SIZE).astype(jnp.int32) + r0, 0, rows - 1)
+    return row, col
+
+
+def noisy_cell_goal(key: jax.Array, cell: jax.Array) -> jax.Array:
+    """D4RL's ``goal_sampler`` noise on a cell centre ``cell [2]`` (m): ``+ U(0, 1) +
+    U(0, 0.5)`` per axis (``0.25 * 4 * U(0, 1)``, then ``0.25 * 4 * U(0, 0.5)``), clamped at 0."""
+    key_a, key_b = jax.random.split(key)
+    noise = jax.random.uniform(key_a, (2,), maxval=0.25 * CELL_SIZE)
+    noise = noise + jax.random.uniform(key_b, (2,), maxval=0.5) * 0.25 * CELL_SIZE
+    return jnp.maximum(cell + noise, 0.0)
+
+
+def ant_reset_data(key: jax.Array, init_qpos: np.ndarray, model: mjx.Model,
+                   start: jax.Array) -> mjx.Data:
+    """D4RL's ant reset: ``qpos0 + U(-0.1, 0.1)`` with ``start [2]`` (m) added to the xy,
+    ``qvel = 0.1 * N(0, 1)``; no forward pass (the observations read qpos/qvel only)."""
+    key_pos, key_vel = jax.random.split(key)
+    qpos = jnp.asarray(init_qpos) + jax.random.uniform(key_pos, init_qpos.shape,
+                                                       minval=-0.1, maxval=0.1)
+    qpos = qpos.at[:2].add(start)
+    qvel = 0.1 * jax.random.normal(key_vel, (model.nv,))
+    return data_from_state(model, qpos, qvel, forward=False)
 
 
 @struct.dataclass
@@ -180,10 +219,13 @@ class AntMazeParams:
     Attributes:
         goal: ``[2]`` float32, goal xy (m); the reward is 1 within ``0.5`` m of it.
         model_fields: ``{mjx.Model field: array}`` swapped into the model (empty default).
+        start: ``[2]`` float32, xy (m) the ant is reset at (default the ``R`` cell, the
+            origin; D4RL's ``non_zero_reset`` datasets start in any free cell).
     """
 
     goal: jax.Array
     model_fields: dict
+    start: jax.Array = struct.field(default_factory=lambda: jnp.zeros((2,), jnp.float32))
 
 
 class AntMaze(MjxEnv):
@@ -208,7 +250,7 @@ class AntMaze(MjxEnv):
         solver_iterations: int = DEFAULT_SOLVER_ITERATIONS,
         ls_iterations: int = DEFAULT_LS_ITERATIONS,
     ):
-        mj_model = build_maze_model(maze, solver_iterations, ls_iterations)
+        mj_model = build_ant_model(maze, solver_iterations, ls_iterations)
         if episode_length is None:
             episode_length = EPISODE_LENGTHS[maze]
         super().__init__(
@@ -228,26 +270,15 @@ class AntMaze(MjxEnv):
         return AntMazeParams(goal=goal, model_fields={})
 
     def sample_goal(self, key: jax.Array) -> jax.Array:
-        """D4RL's evaluation goal ``[2]``: ``G`` cell + ``U(0, 1)`` + ``U(0, 0.5)``, clamped at 0."""
-        key_a, key_b = jax.random.split(key)
-        cell = jnp.asarray(cell_xy(self.maze, *self.goal_cell), jnp.float32)
-        noise = jax.random.uniform(key_a, (2,), maxval=0.25 * CELL_SIZE)
-        noise = noise + jax.random.uniform(key_b, (2,), maxval=0.5) * 0.25 * CELL_SIZE
-        return jnp.maximum(cell + noise, 0.0)
+        """D4RL's evaluation goal ``[2]``: ``noisy_cell_goal`` of the ``G`` cell."""
+        return noisy_cell_goal(key, jnp.asarray(cell_xy(self.maze, *self.goal_cell), jnp.float32))
 
     def sample_task(self, key: jax.Array) -> AntMazeParams:
         """Params with a D4RL-noisy goal (``sample_goal``); ``TaskPerEpisode`` calls it at reset."""
         return self.default_params().replace(goal=self.sample_goal(key))
 
     def reset_data(self, key, params, model) -> tuple[mjx.Data, dict]:
-        key_pos, key_vel = jax.random.split(key)
-        nq, nv = self.mj_model.nq, self.mj_model.nv
-        qpos = jnp.asarray(self.init_qpos) + jax.random.uniform(
-            key_pos, (nq,), minval=-0.1, maxval=0.1
-        )
-        qvel = 0.1 * jax.random.normal(key_vel, (nv,))
-        # The observation reads qpos/qvel only: no forward pass needed at reset.
-        return data_from_state(model, qpos, qvel, forward=False), {}
+        return ant_reset_data(key, self.init_qpos, model, params.start), {}
 
     def observation(self, data, extras, params) -> jax.Array:
         return jnp.concatenate([data.qpos[:15], data.qvel[:14]])

@@ -8,6 +8,7 @@ Examples::
     purerl-datagen --dataset medium-expert --run runs/sac-hopper            # 2M rows
     purerl-datagen --dataset medium --policy hopper_medium --num_transitions 100000
     purerl-datagen --dataset medium --run runs/sac-hopper --export_policy purerl/policies/hopper_medium
+    purerl-datagen --dataset diverse --env_id antmaze-umaze --run runs/sac-ant-goal
 
 Datasets (Fu et al. 2020, "D4RL", section 4 and appendix C):
 
@@ -20,6 +21,12 @@ Datasets (Fu et al. 2020, "D4RL", section 4 and appendix C):
   read from its newest checkpoint (``--num_transitions`` does not apply).
 * ``medium-expert``: medium followed by expert, ``2 x --num_transitions`` rows, each half
   identical to the medium / expert dataset of the same ``--seed``.
+* ``diverse`` (``--env_id antmaze-<maze>``): D4RL's ``antmaze-<maze>-diverse`` recipe
+  (``envs_jax.offline.navigation``): the final policy of a SAC run on ``ant-goal`` (or a
+  shipped one), deterministic plus ``N(0, 0.2^2)`` action noise, steered through the
+  waypoints of a breadth-first planner over the maze; random start cells, a new random
+  goal cell whenever one is reached, 1000-step episodes (``timeouts``), the sparse
+  AntMaze reward and ``infos/goal``. Its ``policy_return`` is goals reached per episode.
 
 Rollouts run on the device: ``--num_envs`` vmapped envs inside one compiled
 ``lax.scan`` (``envs_jax.offline.collect``). Output, in ``--out_dir``: ``<name>.hdf5``
@@ -44,6 +51,7 @@ import numpy as np
 
 import envs_jax
 from envs_jax.offline import collect as C
+from envs_jax.offline import navigation as nav
 from envs_jax.offline.scores import normalized_score
 from envs_jax.offline.specs import env_family
 from envs_jax.policy import episode_limit
@@ -54,8 +62,13 @@ from purerl.common import logging as lg
 from purerl.config import check_fields, require
 
 PROG = "purerl-datagen"
-DATASETS = ("random", "medium", "expert", "medium-replay", "medium-expert")
-DATASET_KEYS = {"random": 0, "medium": 1, "expert": 2}
+ANTMAZE_IDS = ("antmaze-umaze", "antmaze-medium", "antmaze-large")
+GOAL_ENV_ID = "ant-goal"
+"""The env AntMaze's goal-reaching policy is trained on (``purerl-sac --env_id ant-goal``)."""
+ANTMAZE_DATA_ENV = {"episode_length": nav.EPISODE_STEPS, "terminate_at_goal": False}
+"""``envs_jax.make`` kwargs of the AntMaze that D4RL's generation script ran."""
+DATASETS = ("random", "medium", "expert", "medium-replay", "medium-expert", "diverse")
+DATASET_KEYS = {"random": 0, "medium": 1, "expert": 2, "diverse": 3}
 """``fold_in(PRNGKey(seed), k)``: each policy's rollouts have a key of their own, so the
 halves of medium-expert equal the medium and expert datasets of the same seed."""
 
@@ -64,8 +77,9 @@ halves of medium-expert equal the medium and expert datasets of the same seed.""
 class Args:
     """Generate one D4RL-format dataset (module docstring). Booleans take --flag / --no_flag."""
 
-    dataset: Literal["random", "medium", "expert", "medium-replay", "medium-expert"] = "medium"
-    """Which D4RL dataset to write."""
+    dataset: Literal["random", "medium", "expert", "medium-replay", "medium-expert",
+                     "diverse"] = "medium"
+    """Which D4RL dataset to write (diverse: AntMaze, with --env_id antmaze-<maze>)."""
     run: str | None = None
     """A purerl-sac run directory (trained with --policy_snapshots for medium and
     medium-replay) to take the policies from."""
@@ -124,6 +138,9 @@ class Args:
             require(self.run is not None or self.policy is not None, "run",
                     f"a purerl-sac run directory or --policy NAME for --dataset {self.dataset}",
                     None)
+        if self.dataset == "diverse":
+            require(self.env_id in ANTMAZE_IDS, "env_id",
+                    f"one of {ANTMAZE_IDS} for --dataset diverse", self.env_id)
         if self.dataset == "medium-expert" and self.policy is not None:
             require(self.expert_policy is not None, "expert_policy",
                     "the expert half's policy beside --policy for --dataset medium-expert",
@@ -204,6 +221,33 @@ def collect_policy(args: Args, env, env_params, role: str) -> tuple[dict, dict]:
     return rows, provenance
 
 
+BEHAVIOUR = {
+    "random": "uniform actions in the action box",
+    "medium-replay": "the SAC run's replay buffer",
+    "diverse": ("the deterministic action of a SAC ant-goal policy + N(0, 0.2^2) noise, "
+                "steered through BFS-planner waypoints (D4RL's antmaze diverse recipe)"),
+}
+"""metadata ``behaviour`` of the datasets not sampled from a SAC policy."""
+
+
+def collect_antmaze(args: Args, base, params) -> tuple[dict, dict]:
+    """``(rows, provenance)``: D4RL's ``antmaze-<maze>-diverse`` recipe
+    (``envs_jax.offline.navigation``) on ``base`` (an ``AntMaze`` made with
+    ``ANTMAZE_DATA_ENV``) with the run's / shipped ``ant-goal`` policy."""
+    maze, env_id = base.maze, base.name
+    sac_policy = _policy(args, "expert")
+    setup = sac_cli.build_setup(sac_cli.args_from_config(sac_policy.config))
+    policy = nav.navigation_policy(P.mean_action(sac_policy, setup), maze)
+    key = jax.random.fold_in(jax.random.PRNGKey(args.seed), DATASET_KEYS["diverse"])
+    print(f"collecting {args.num_transitions:,} {env_id} diverse transitions: {args.num_envs} "
+          f"envs x {-(-args.num_transitions // args.num_envs)} steps, {args.chunk_steps} steps "
+          "per compiled call", flush=True)
+    rows = C.collect(nav.MazeNavigation(base, multi_start=True), params, policy, key,
+                     args.num_transitions, args.num_envs, args.chunk_steps,
+                     progress=_progress("diverse"))
+    return nav.split_goal(rows), {**sac_policy.provenance, "role": "goal-reaching"}
+
+
 def _score(env_id: str, value: float) -> float | None:
     try:
         env_family(env_id)
@@ -229,11 +273,19 @@ def run(args: Args, argv: list[str]) -> dict:
         return policy.provenance
     config = _sac_config(args)
     env_id = args.env_id or config["env_id"]
-    require(config is None or env_id == config["env_id"], "env_id",
-            f"the policy's env {config and config['env_id']!r} (or leave it out)", env_id)
-    env, env_params = envs_jax.make(env_id)
+    if args.dataset == "diverse":
+        require(config["env_id"] == GOAL_ENV_ID, "policy",
+                f"a SAC policy trained on {GOAL_ENV_ID!r} for --dataset diverse",
+                f"one trained on {config['env_id']!r}")
+    else:
+        require(config is None or env_id == config["env_id"], "env_id",
+                f"the policy's env {config and config['env_id']!r} (or leave it out)", env_id)
+    env, env_params = envs_jax.make(env_id, **(ANTMAZE_DATA_ENV if args.dataset == "diverse"
+                                                else {}))
     d4rl_path, minari_dir, _ = output_paths(args, env_id)
-    if args.dataset == "medium-replay":
+    if args.dataset == "diverse":
+        data, provenance = collect_antmaze(args, env, env_params)
+    elif args.dataset == "medium-replay":
         medium = P.from_run(args.run, args.run_index, "medium", args.medium_fraction)
         print(f"medium-replay: the replay buffer of run {args.run_index} of {args.run} up to "
               f"update {medium.provenance['update']} ({medium.provenance['env_steps']:,} env "
@@ -248,7 +300,9 @@ def run(args: Args, argv: list[str]) -> dict:
         data, provenance = collect_policy(args, env, env_params, args.dataset)
     time_limit = episode_limit(env, env_params)
     returns = C.episode_returns(data, time_limit)
-    score = _score(env_id, float(returns.mean())) if returns.size else None
+    # AntMaze's normalised score is a success rate, not goals reached per episode
+    score = (_score(env_id, float(returns.mean()))
+             if returns.size and args.dataset != "diverse" else None)
     if args.overwrite:
         _remove(d4rl_path, minari_dir)
     os.makedirs(args.out_dir, exist_ok=True)
@@ -260,10 +314,8 @@ def run(args: Args, argv: list[str]) -> dict:
                   "seed": args.seed, "time_limit": time_limit,
                   **({"num_envs": config["num_envs"]} if args.dataset == "medium-replay" else
                      {"num_envs": args.num_envs, "chunk_steps": args.chunk_steps}),
-                  "behaviour": ("uniform actions in the action box" if args.dataset == "random"
-                                else "actions sampled from the SAC tanh-Gaussian policy"
-                                if args.dataset != "medium-replay"
-                                else "the SAC run's replay buffer"),
+                  "behaviour": BEHAVIOUR.get(args.dataset,
+                                             "actions sampled from the SAC tanh-Gaussian policy"),
                   "policy": provenance, "versions": lg.package_versions(),
                   "policy_normalized_score": float("nan") if score is None else score,
                   "backend": jax.default_backend()})

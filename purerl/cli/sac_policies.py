@@ -265,6 +265,21 @@ def export(policy: SacPolicy, path: str, command: str) -> str:
     return path
 
 
+def _actor(policy: SacPolicy, setup: sac_cli.Setup):
+    """``(dist_params(obs) -> (loc, scale), low, high)`` of the policy's actor, with the
+    run's observation normaliser applied (``obs [N, obs_dim]``)."""
+    low, high = sac_online.check_action_space(setup.env.action_space(setup.env_params))
+    actor = setup.parts.learner.actor
+    stats = None if policy.obs_stats is None else rs.RunningStats(
+        **{k: jnp.asarray(v) for k, v in policy.obs_stats.items()})
+    params = jax.tree.map(jnp.asarray, policy.actor)
+
+    def dist_params(obs):
+        return actor.apply(params, obs if stats is None else rs.normalize(stats, obs))
+
+    return dist_params, low, high
+
+
 def behaviour_policy(policy: SacPolicy, setup: sac_cli.Setup) -> Policy:
     """The policy that collects the data: ``a = rescale(tanh(u))``, ``u ~ N(loc, scale)``
     sampled (``sac_online``'s acting distribution, as D4RL samples its SAC policies), with
@@ -275,20 +290,27 @@ def behaviour_policy(policy: SacPolicy, setup: sac_cli.Setup) -> Policy:
         policy: the params.
         setup: ``purerl.cli.sac.build_setup`` of the policy's config (env and actor).
     """
-    low, high = sac_online.check_action_space(setup.env.action_space(setup.env_params))
+    dist_params, low, high = _actor(policy, setup)
     log_jacobian = float(np.sum(np.log((high - low) / 2.0)))
-    actor = setup.parts.learner.actor
-    stats = None if policy.obs_stats is None else rs.RunningStats(
-        **{k: jnp.asarray(v) for k, v in policy.obs_stats.items()})
-    params = jax.tree.map(jnp.asarray, policy.actor)
 
     def act(key, obs):
-        x = obs if stats is None else rs.normalize(stats, obs)
-        loc, scale = actor.apply(params, x)
-        action, log_prob = tanh_gaussian(loc, scale).sample_and_log_prob(seed=key)
+        action, log_prob = tanh_gaussian(*dist_params(obs)).sample_and_log_prob(seed=key)
         return sac_online.rescale_action(action, low, high), log_prob - log_jacobian
 
     return with_log_probs(act)
+
+
+def mean_action(policy: SacPolicy, setup: sac_cli.Setup):
+    """``(key, obs [N, obs_dim]) -> action [N, A]``: the deterministic action
+    ``rescale(tanh(loc))`` (the key is unused; rlkit's ``MakeDeterministic``, which D4RL's
+    AntMaze generation drove)."""
+    dist_params, low, high = _actor(policy, setup)
+
+    def act(key, obs):
+        del key
+        return sac_online.rescale_action(jnp.tanh(dist_params(obs)[0]), low, high)
+
+    return act
 
 
 def _restore_buffer(step_dir: str) -> dict:

@@ -118,6 +118,10 @@ def test_wrapped_buffer_is_one_line(sac_run, capsys, monkeypatch):
         return state
 
     monkeypatch.setattr(P, "_restore_buffer", wrapped)
+    line = one_line_error(capsys, ["--dataset=diverse", "--env_id=antmaze-umaze",
+                                   f"--run={sac_run}"])
+    assert "policy: expected a SAC policy trained on 'ant-goal'" in line
+    assert "'gymnax/Pendulum-v1'" in line
     line = one_line_error(capsys, ["--dataset=medium-replay", f"--run={sac_run}",
                                    "--out_dir=/nonexistent"])
     assert "replay buffer of run 0 has wrapped (capacity 64 transitions" in line
@@ -179,6 +183,8 @@ def test_purerl_offline_reads_the_behaviour_return_from_the_metadata(sac_run, tm
     (["--dataset=medium", "--run=/nonexistent"], "/nonexistent is not a run directory"),
     (["--dataset=median", "--run=x"], "median"),
     (["--dataset=medium", "--medium_fraction=1.5", "--run=x"], "medium_fraction: expected"),
+    (["--dataset=diverse", "--env_id=hopper", "--run=x"],
+     "env_id: expected one of ('antmaze-umaze', 'antmaze-medium', 'antmaze-large')"),
 ])
 def test_bad_inputs_are_one_line(capsys, argv, message):
     assert message in one_line_error(capsys, argv)
@@ -190,6 +196,10 @@ def test_run_without_snapshots_or_bad_index_is_one_line(sac_run, tmp_path, capsy
     shutil.rmtree(copy / "policy_snapshots")
     line = one_line_error(capsys, ["--dataset=medium", f"--run={copy}"])
     assert "has no policy snapshots" in line and "--policy_snapshots" in line
+    line = one_line_error(capsys, ["--dataset=diverse", "--env_id=antmaze-umaze",
+                                   f"--run={sac_run}"])
+    assert "policy: expected a SAC policy trained on 'ant-goal'" in line
+    assert "'gymnax/Pendulum-v1'" in line
     line = one_line_error(capsys, ["--dataset=medium-replay", f"--run={sac_run}",
                                    "--run_index=1"])
     assert "run_index: expected an int in [0, 1)" in line
