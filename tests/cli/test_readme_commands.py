@@ -108,6 +108,8 @@ EXPECTED = [  # the README's commands, in order (an added command must be classi
     "purerl-datagen --dataset medium-expert --run runs/sac-hopper --run_index 0",
     "purerl-datagen --dataset medium --run runs/sac-hopper --export_policy",
     "purerl-datagen --dataset medium --policy halfcheetah_medium --num_transitions 100000",
+    "purerl-sac --env_id ant-goal",
+    "purerl-datagen --dataset diverse --env_id antmaze-umaze",
 ]
 
 
