@@ -299,7 +299,7 @@ def minari_episodes(data: Mapping[str, np.ndarray], seed: int | None = None
         truncations = timeouts[sl].copy()
         truncations[-1] |= not terminals[end]
         infos = {k: np.concatenate([data[f"infos/{k}"][sl], data[f"infos/next_{k}"][end:end + 1]])
-                 for k in ("qpos", "qvel") if f"infos/next_{k}" in data}
+                 for k in ("qpos", "qvel", "goal") if f"infos/next_{k}" in data}
         episodes.append({
             "observations": np.concatenate([data["observations"][sl],
                                             data["next_observations"][end:end + 1]]),

@@ -213,10 +213,13 @@ def navigation_policy(goal_action: Callable[[jax.Array, jax.Array], jax.Array], 
 
 def split_goal(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """``collect`` rows of ``MazeNavigation`` as D4RL's AntMaze rows: ``observations`` /
-    ``next_observations`` without the goal columns, the goal of each row (the one its
-    reward refers to) as ``infos/goal [M, 2]``."""
+    ``next_observations`` without the goal columns; the goal of each row (the one its
+    reward refers to) as ``infos/goal [M, 2]``, and the goal in force at its next
+    observation as ``infos/next_goal`` (for the Minari layout's per-observation infos;
+    the D4RL file leaves ``infos/next_*`` out)."""
     out = dict(data)
     out["infos/goal"] = np.asarray(data["observations"][:, -GOAL_DIM:], np.float32)
+    out["infos/next_goal"] = np.asarray(data["next_observations"][:, -GOAL_DIM:], np.float32)
     for name in ("observations", "next_observations"):
         out[name] = np.ascontiguousarray(data[name][:, :-GOAL_DIM])
     return out

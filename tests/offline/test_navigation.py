@@ -100,13 +100,22 @@ def test_action_noise_and_clip():
         nav.navigation_policy(lambda k, o: o, "umaze", -0.1)
 
 
-def test_split_goal_moves_the_goal_columns_to_infos():
-    obs = np.arange(2 * 31, dtype=np.float32).reshape(2, 31)
-    out = nav.split_goal({"observations": obs, "next_observations": obs + 100,
-                          "rewards": np.zeros(2, np.float32)})
+def test_split_goal_moves_the_goal_columns_to_infos_and_minari_keeps_them():
+    obs = np.arange(3 * 31, dtype=np.float32).reshape(3, 31)
+    nxt = obs + 100
+    out = nav.split_goal({"observations": obs, "next_observations": nxt,
+                          "actions": np.zeros((3, 8), np.float32),
+                          "rewards": np.zeros(3, np.float32),
+                          "terminals": np.zeros(3, bool),
+                          "timeouts": np.array([False, False, True])})
     np.testing.assert_array_equal(out["observations"], obs[:, :29])
-    np.testing.assert_array_equal(out["next_observations"], obs[:, :29] + 100)
+    np.testing.assert_array_equal(out["next_observations"], nxt[:, :29])
     np.testing.assert_array_equal(out["infos/goal"], obs[:, 29:])
+    np.testing.assert_array_equal(out["infos/next_goal"], nxt[:, 29:])
+    assert "infos/goal" in C.d4rl_arrays(out) and "infos/next_goal" not in C.d4rl_arrays(out)
+    (episode,) = C.minari_episodes(out)                 # goals per observation, T + 1
+    np.testing.assert_array_equal(episode["infos"]["goal"],
+                                  np.concatenate([obs[:, 29:], nxt[2:, 29:]]))
 
 
 def test_navigation_needs_an_antmaze_that_goes_on_at_the_goal():
