@@ -40,6 +40,9 @@ RUNS = {
     "sac_hopper": (SAC.format(env="hopper"), 2000.0),
     "sac_halfcheetah_utd1": (SAC_UTD1.format(env="halfcheetah"), 4000.0),
     "sac_hopper_utd1": (SAC_UTD1.format(env="hopper"), 2000.0),
+    "sac_hopper_utd1_1seed": (SAC_UTD1.format(env="hopper").replace(
+        "--num_seeds 3", "--num_seeds 1 --seed 0").replace("--eval_every 1250", "--eval_every 625")
+        .replace("--checkpoint_every 3750", "--checkpoint_every 1250"), 2000.0),
     "ppo_halfcheetah": (PPO, None),
 }
 """name -> (command, target mean evaluation return at 300k env steps or None)."""
@@ -116,6 +119,7 @@ def curve(name: str) -> dict | None:
             summary = json.load(f)
     total = config["num_updates"]
     return {"command": RUNS[name][0], "target": RUNS[name][1], "finished": bool(summary),
+            "num_seeds": len(per_seed),
             "updates_done": max(updates), "num_updates": total,
             "env_steps": [per_seed[0][u][0] for u in updates],
             "minutes": [elapsed[u] / 60 if u in elapsed else None for u in updates],
@@ -128,19 +132,26 @@ def curve(name: str) -> dict | None:
 
 
 def report() -> None:
-    out = {name: curve(name) for name in RUNS}
+    """Rewrite the results from the run directories; a run whose directory is gone (an
+    earlier machine's) keeps its entry of the previous results JSON."""
+    previous = {}
+    if os.path.exists(RESULTS + ".json"):
+        with open(RESULTS + ".json") as f:
+            previous = json.load(f)
+    out = {name: curve(name) or previous.get(name) for name in RUNS}
     with open(RESULTS + ".json", "w") as f:
         json.dump(out, f, indent=1)
     lines = ["# Continuous control on the MJX tasks, 2-core CPU", "",
              "`python benchmarks/continuous_mjx.py report` (after `... run <name>` for each "
-             "name; the commands are below). 3 seeds vmapped in one compiled program per "
-             "run; evaluation = mean return of deterministic-action episodes inside the "
+             "name; the commands are below). The seeds of a run are vmapped in one compiled "
+             "program; evaluation = mean return of deterministic-action episodes inside the "
              "compiled loop; minutes = training wall-clock (compile excluded).", ""]
     for name, c in out.items():
         if c is None:
             lines += [f"## {name}: not run yet", ""]
             continue
         final = np.asarray(c["final_per_seed"])
+        seeds = c.get("num_seeds", 3)
         steps = c["env_steps"][-1]
         verdict = ("" if c["target"] is None else
                    f"; target >= {c['target']:.0f} at 300k steps: " +
@@ -153,9 +164,10 @@ def report() -> None:
                   f"`{c['command']}`", ""]
         if c["finished"]:
             lines += [f"compile {c['compile_s']:.0f} s, training {c['run_s'] / 60:.1f} min, "
-                      f"{c['env_steps_per_s']:,.0f} env-steps/s over the 3 seeds.", ""]
+                      f"{c['env_steps_per_s']:,.0f} env-steps/s over the {seeds} seed(s).", ""]
         lines += [f"Final evaluation per seed: {', '.join(f'{x:.0f}' for x in final)}", "",
-                  "| env steps / seed | training minutes | eval return (mean +- std, 3 seeds) |",
+                  f"| env steps / seed | training minutes | eval return (mean +- std, {seeds} "
+                  "seed(s)) |",
                   "|---:|---:|---:|"]
         lines += [f"| {s:,.0f} | {'-' if t is None else f'{t:.1f}'} | {mu:.0f} +- {sd:.0f} |"
                   for s, t, mu, sd in zip(c["env_steps"], c["minutes"], c["eval_mean"],
