@@ -208,3 +208,55 @@ def test_run_without_snapshots_or_bad_index_is_one_line(sac_run, tmp_path, capsy
     line = one_line_error(capsys, ["--dataset=random", f"--run={sac_run}",
                                    f"--out_dir={tmp_path / 'out'}", "--format=d4rl"])
     assert "exists; pass --overwrite" in line
+
+
+@pytest.mark.slow
+def test_antmaze_diverse_from_a_tiny_ant_goal_run_then_the_seed_command(tmp_path):
+    """The AntMaze commands as a user types them: a tiny ``purerl-sac --env_id ant-goal``,
+    ``--dataset diverse`` on the large maze in both layouts, read back by h5py by hand and
+    our loaders (reward remap, ``infos/goal``), then the seed README's CQL command on
+    ``antmaze-large-diverse-v0`` with that file (sizes cut down)."""
+    from test_cql import README_CQL, README_CQL_GIN
+    from test_sac_cli import TINY, purerl_sac
+
+    from envs_jax.offline import load_d4rl, load_minari, read_minari
+    from purerl.cli import offline
+
+    proc = purerl_sac(["--env_id=ant-goal", *TINY, f"--runs_dir={tmp_path}",
+                       "--out_file=ant-goal", "--learning_starts=4"], cwd=str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    meta = datagen.main(["--dataset=diverse", "--env_id=antmaze-large",
+                         f"--run={tmp_path / 'ant-goal'}", "--num_transitions=300",
+                         "--num_envs=2", "--chunk_steps=50", f"--out_dir={tmp_path}"])
+    name = tmp_path / "antmaze-large-diverse-purerl-v0"
+    assert meta["num_transitions"] == 300 and meta["dataset"] == "diverse"
+    assert meta["policy"]["role"] == "goal-reaching" and meta["time_limit"] == 1000
+    with h5py.File(f"{name}.hdf5", "r") as f:
+        assert f["observations"].shape == (300, 29) and f["infos/goal"].shape == (300, 2)
+        assert not f["terminals"][()].any() and f["timeouts"][()].sum() == 2   # stream ends
+        assert set(np.unique(f["rewards"][()])) <= {0.0, 1.0}
+        assert f["metadata/behaviour"][()].decode().startswith("the deterministic action")
+    dataset = load_d4rl(f"{name}.hdf5", "antmaze-large-diverse-v0")
+    assert set(np.unique(np.asarray(dataset.rewards))) <= {-2.0, 2.0}        # 4 (r - 0.5)
+    minari = load_minari(name, "antmaze-large-diverse-v0")
+    # D4RL's qlearning_dataset drops each stream's last (timeout) row; Minari keeps it
+    kept = np.setdiff1d(np.arange(300), [149, 299])
+    np.testing.assert_array_equal(np.asarray(minari.observations)[kept],
+                                  np.asarray(dataset.observations))
+    _, episodes = read_minari(name)
+    assert [ep["infos"]["goal"].shape for ep in episodes] == [(151, 2), (151, 2)]
+
+    small = {"--num_steps": "2", "--eval_every_steps": "1", "--episodes_per_eval": "2",
+             "--batch_size": "64", "--root_dir": str(tmp_path / "cql")}
+    argv = [small.get(prev, word) for prev, word in zip([None, *README_CQL], README_CQL)]
+    gin_small = [b for b in README_CQL_GIN if "hidden_sizes" not in b
+                 and "num_sgd_steps_per_step" not in b]
+    summary = offline.main([*argv, f"--dataset_path={name}.hdf5",
+                            *[f"--gin_bindings={b}" for b in gin_small],
+                            "--gin_bindings=cql.config.CQLConfig.num_sgd_steps_per_step=2",
+                            "--gin_bindings=cql.config.CQLConfig.actor_network_hidden_sizes=(8,)",
+                            "--gin_bindings=cql.config.CQLConfig.critic_network_hidden_sizes=(8,)"])
+    assert summary["sgd_steps_per_seed"] == 4 and summary["config"]["learner"]["sgd_batch_size"] == 32
+    score = summary["evaluation"]["deterministic/normalized_score"]["mean"]
+    assert 0.0 <= score <= 100.0                          # a success rate, in per cent
+    assert summary["behaviour_policy"] is not None
