@@ -695,6 +695,17 @@ def final_return(metrics: Mapping[str, Any], fraction: float = 0.1):
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+def per_seed_entries(name: str, values: Any) -> dict:
+    """``{"<name>_per_seed": [...], "<name>_mean": ...}`` for a summary: one value per seed
+    (NaN -> None) and the mean of the finite ones (None when there are none)."""
+    import numpy as np
+
+    values = np.asarray(values, np.float64)
+    finite = np.isfinite(values)
+    return {f"{name}_per_seed": [float(x) if ok else None for x, ok in zip(values, finite)],
+            f"{name}_mean": float(values[finite].mean()) if finite.any() else None}
+
+
 def mean_std_text(values: Any, empty: str = "no episode ended in the last 10% of updates"
                   ) -> str:
     """``"12.34  +- 0.56"`` over the finite ``values`` (one per seed); ``n/a (<empty>)``

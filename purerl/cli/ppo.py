@@ -488,10 +488,7 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
     returns = common.final_return(metrics)                       # [G, S]
     summary = run_dir.write_summary({
         "config": run_dir.config,
-        "grid": [{"hparams": p, "final_return_per_seed": [None if np.isnan(x) else float(x)
-                                                          for x in r],
-                  "final_return_mean": (float(np.nanmean(r)) if np.isfinite(r).any()
-                                        else None)}
+        "grid": [{"hparams": p, **common.per_seed_entries("final_return", r)}
                  for p, r in zip(points, returns)],
         **common.speed_summary(result, steps_per_update),
         "stopped_by_score_to_win_at": best.stopped_at,

@@ -368,13 +368,10 @@ def run(args: Args, resumed: RunDir | None = None) -> dict:
     writer.finish(result.metrics)
     metrics = common.save_metrics(run_dir, result.metrics, num_points, num_seeds)
     returns, evals = common.final_return(metrics), last_eval(metrics)          # [G, S]
-    as_list = lambda r: [None if np.isnan(x) else float(x) for x in r]  # noqa: E731
     summary = run_dir.write_summary({
         "config": run_dir.config,
-        "grid": [{"hparams": p, "final_return_per_seed": as_list(r),
-                  "final_return_mean": float(np.nanmean(r)) if np.isfinite(r).any() else None,
-                  "eval_return_per_seed": as_list(e),
-                  "eval_return_mean": float(np.nanmean(e)) if np.isfinite(e).any() else None}
+        "grid": [{"hparams": p, **common.per_seed_entries("final_return", r),
+                  **common.per_seed_entries("eval_return", e)}
                  for p, r, e in zip(points, returns, evals)],
         **common.speed_summary(result, steps_per_update),
     })
