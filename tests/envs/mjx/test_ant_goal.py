@@ -64,13 +64,13 @@ def test_reward_is_speed_to_goal_plus_healthy_minus_control():
     before, after = _data(env, (0.0, 0.0)), _data(env, (0.3, 0.4))
     action = jnp.full((8,), 0.5)
     task = env.task_step(before, after, action, goal, params)
-    # d: 5 -> 4.5 in dt = 0.1 s: 5 m/s; + 1 healthy; - 0.5 * 8 * 0.25 = 1
+    # d: 5 -> 4.5 in dt = 0.1 s: 5 m/s; + 0.1 healthy; - 0.05 * 8 * 0.25 = 0.1
     assert float(task.info["speed_to_goal"]) == pytest.approx(5.0, rel=1e-5)
     assert float(task.reward) == pytest.approx(5.0, rel=1e-5)
     assert not bool(task.terminated) and not bool(task.info["reached"])
     fallen = env.task_step(before, _data(env, (0.3, 0.4), z=0.1), action, goal, params)
     assert bool(fallen.terminated)
-    assert float(fallen.reward) == pytest.approx(4.0, rel=1e-5)   # no healthy reward
+    assert float(fallen.reward) == pytest.approx(4.9, rel=1e-5)   # no healthy reward
     at_goal = env.task_step(before, _data(env, (2.7, 3.8)), jnp.zeros(8), goal, params)
     assert bool(at_goal.info["reached"])                          # |d| = 0.36 <= 0.5
 
