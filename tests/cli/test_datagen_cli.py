@@ -216,7 +216,6 @@ def test_antmaze_diverse_from_a_tiny_ant_goal_run_then_the_seed_command(tmp_path
     ``--dataset diverse`` on the large maze in both layouts, read back by h5py by hand and
     our loaders (reward remap, ``infos/goal``), then the seed README's CQL command on
     ``antmaze-large-diverse-v0`` with that file (sizes cut down)."""
-    from test_cql import README_CQL, README_CQL_GIN
     from test_sac_cli import TINY, purerl_sac
 
     from envs_jax.offline import load_d4rl, load_minari, read_minari
@@ -246,17 +245,17 @@ def test_antmaze_diverse_from_a_tiny_ant_goal_run_then_the_seed_command(tmp_path
     _, episodes = read_minari(name)
     assert [ep["infos"]["goal"].shape for ep in episodes] == [(151, 2), (151, 2)]
 
-    small = {"--num_steps": "2", "--eval_every_steps": "1", "--episodes_per_eval": "2",
-             "--batch_size": "64", "--root_dir": str(tmp_path / "cql")}
-    argv = [small.get(prev, word) for prev, word in zip([None, *README_CQL], README_CQL)]
-    gin_small = [b for b in README_CQL_GIN if "hidden_sizes" not in b
-                 and "num_sgd_steps_per_step" not in b]
-    summary = offline.main([*argv, f"--dataset_path={name}.hdf5",
-                            *[f"--gin_bindings={b}" for b in gin_small],
-                            "--gin_bindings=cql.config.CQLConfig.num_sgd_steps_per_step=2",
-                            "--gin_bindings=cql.config.CQLConfig.actor_network_hidden_sizes=(8,)",
-                            "--gin_bindings=cql.config.CQLConfig.critic_network_hidden_sizes=(8,)"])
-    assert summary["sgd_steps_per_seed"] == 4 and summary["config"]["learner"]["sgd_batch_size"] == 32
+    # the seed README's CQL antmaze command (tests/algos/test_cql.py), sizes cut down
+    summary = offline.main([
+        "--num_steps", "2", "--eval_every_steps", "1", "--episodes_per_eval", "2",
+        "--batch_size", "64", "--root_dir", str(tmp_path / "cql"), "--seed", "42",
+        "--algorithm", "cql", "--task_class", "d4rl", "--task_name", "antmaze-large-diverse-v0",
+        f"--dataset_path={name}.hdf5", *[f"--gin_bindings=cql.config.CQLConfig.{b}" for b in (
+            "num_sgd_steps_per_step=2", "num_bc_iters=50000", "cql_alpha=0.05",
+            "num_importance_acts=10", "actor_network_hidden_sizes=(8,)",
+            "critic_network_hidden_sizes=(8,)", "num_critics=2", "tau=0.005")]])
+    assert summary["sgd_steps_per_seed"] == 4
+    assert summary["config"]["learner"]["sgd_batch_size"] == 32
     score = summary["evaluation"]["deterministic/normalized_score"]["mean"]
     assert 0.0 <= score <= 100.0                          # a success rate, in per cent
     assert summary["behaviour_policy"] is not None
