@@ -37,7 +37,7 @@ import numpy as np
 from envs_jax.core import EnvStep
 from envs_jax.mjx.antmaze import ANT_XML, FRAME_SKIP, GOAL_RADIUS, ant_reset_data, build_ant_model
 from envs_jax.mjx.base import MjxEnv, MjxParams, TaskStep
-from envs_jax.mjx.locomotion import DEFAULT_LS_ITERATIONS, DEFAULT_SOLVER_ITERATIONS
+from envs_jax.mjx.locomotion import DEFAULT_LS_ITERATIONS, DEFAULT_SOLVER_ITERATIONS, ant_is_healthy
 
 GOAL_OBS_NORM = 10.0
 """Norm of the relative goal in the observation (D4RL's generation script rescales to 10)."""
@@ -108,17 +108,12 @@ class AntGoal(MjxEnv):
         return jnp.concatenate([data.qpos[2:15], data.qvel[:14],
                                 goal_direction(data.qpos[:2], extras["goal"])])
 
-    def is_healthy(self, data) -> jax.Array:
-        z = data.qpos[2]
-        finite = jnp.isfinite(data.qpos).all() & jnp.isfinite(data.qvel).all()
-        return finite & (z >= 0.2) & (z <= 1.0)
-
     def task_step(self, data_before, data, action, extras, params) -> TaskStep:
         goal = extras["goal"]
         dist_before = jnp.linalg.norm(goal - data_before.qpos[:2])
         dist = jnp.linalg.norm(goal - data.qpos[:2])
         speed = (dist_before - dist) / self.dt
-        healthy = self.is_healthy(data)
+        healthy = ant_is_healthy(data)
         reward = (speed + self.healthy_reward * healthy
                   - self.ctrl_cost * jnp.sum(jnp.square(action)))
         info = {"speed_to_goal": speed, "distance_to_goal": dist,

@@ -172,6 +172,12 @@ def _finite(data: mjx.Data) -> jax.Array:
     return jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel))
 
 
+def ant_is_healthy(data: mjx.Data) -> jax.Array:
+    """``[]`` bool, gym Ant's health check: a finite state and torso height in [0.2, 1.0] m."""
+    z = data.qpos[2]
+    return _finite(data) & (z >= 0.2) & (z <= 1.0)
+
+
 class _PlanarWalker(GymLocomotionEnv):
     """What gym's Hopper and Walker2d share: 4 physics steps per control step, control cost
     1e-3, healthy reward 1, reset noise ``U(-5e-3, 5e-3)`` on qpos and qvel, and the
@@ -299,8 +305,7 @@ class Ant(GymLocomotionEnv):
         return self.CONTACT_COST * jnp.sum(jnp.square(self.contact_forces(data)))
 
     def is_healthy(self, data) -> jax.Array:
-        z = data.qpos[2]
-        return _finite(data) & (z >= 0.2) & (z <= 1.0)
+        return ant_is_healthy(data)
 
     def observation(self, data, extras, params) -> jax.Array:
         parts = [data.qpos[2:], data.qvel]
